@@ -1,0 +1,71 @@
+"""Checkpoints that survive a kill -9: written atomically, loaded safely, checked against the config.
+
+A checkpoint is a plain dict of tensors, numbers, strings and lists, so `torch.load(weights_only=True)` can
+read it without unpickling arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(state: dict, path: Path) -> None:
+    """Write to a temp file in the same folder, fsync, then `os.replace`: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({**state, "format_version": FORMAT_VERSION}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, map_location="cpu", kind: str | None = None) -> dict:
+    """Load a checkpoint; a truncated, foreign or wrong-kind file is a CheckpointError with one sentence."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or not a vaelib checkpoint ({type(e).__name__}); "
+            "delete it and rerun, or restore it from a copy."
+        ) from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a vaelib checkpoint of format version {FORMAT_VERSION}.")
+    if kind is not None and state.get("kind") != kind:
+        raise CheckpointError(f"{path} holds a {state.get('kind')!r} checkpoint, not a {kind!r} one.")
+    return state
+
+
+def check_config(path: Path, saved: dict, expected: dict, what: str = "model") -> None:
+    """Name every field where a checkpoint's config differs from the one asked for."""
+    diff = {k: (saved.get(k), v) for k, v in expected.items() if _norm(saved.get(k)) != _norm(v)}
+    if diff:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in sorted(diff.items()))
+        raise CheckpointError(
+            f"{path} was trained with another {what} config ({detail}); use a new RUN_DIR or the matching profile."
+        )
+
+
+def strip_compile_prefix(state_dict: dict) -> dict:
+    """torch.compile wraps modules as `_orig_mod.`; strip it so checkpoints load compiled or not."""
+    return {k.replace("_orig_mod.", ""): v for k, v in state_dict.items()}
+
+
+def _norm(value):
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,138 @@
+"""A run folder and what every notebook needs from it: resolved paths, profile, device, data, JSON metrics.
+
+Layout of RUN_DIR (each notebook writes its own part; later notebooks read earlier parts):
+    checkpoints/   vae last.pt / best.pt (01), classifier.pt / judge.pt (02)
+    metrics/       <name>.json written by save_json, read by the report
+    figures/       PNG image grids and PDF plots, included by the report
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import Profile, get_profile, override, resolve_device, set_seed
+from .errors import MissingPrerequisiteError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """Relative paths are taken from the project root, not the working directory: papermill keeps the caller's
+    cwd while JupyterLab starts kernels in notebooks/, and both must find the same run."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def data_dir() -> Path:
+    """Where generated data and image caches live ($VAELIB_DATA, default <project>/data)."""
+    return resolve_path(os.environ.get("VAELIB_DATA", "data"))
+
+
+@dataclass
+class RunContext:
+    run_dir: Path
+    profile: Profile
+    device: torch.device
+    seed: int = 0
+    interactive: bool = False
+    progress: bool = True
+    celeba_root: str | None = None
+    _data: object = field(default=None, repr=False)
+
+    def subdir(self, name: str) -> Path:
+        d = self.run_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def figures(self) -> Path:
+        return self.subdir("figures")
+
+    @property
+    def metrics(self) -> Path:
+        return self.subdir("metrics")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.subdir("checkpoints")
+
+    def save_json(self, name: str, obj) -> Path:
+        """metrics/<name>.json; NaN/inf become null so the file stays valid JSON for the report."""
+        path = self.metrics / f"{name}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    def load_json(self, name: str, producer: str) -> dict:
+        path = self.run_dir / "metrics" / f"{name}.json"
+        if not path.is_file():
+            raise MissingPrerequisiteError(
+                f"{path} is missing: run notebooks/{producer}.ipynb first with the same RUN_DIR."
+            )
+        return json.loads(path.read_text())
+
+    def require(self, path: Path, producer: str) -> Path:
+        if not path.is_file():
+            raise MissingPrerequisiteError(
+                f"{path} is missing: run notebooks/{producer}.ipynb first with the same RUN_DIR."
+            )
+        return path
+
+    def load_data(self):
+        """The profile's dataset as CelebA64 (synthetic generated on first use); cached for this process."""
+        if self._data is None:
+            from .data import ensure_synthetic_celeba, load_celeba64
+
+            cfg = self.profile.data
+            cache = data_dir() / "cache"
+            if cfg.source == "synthetic":
+                root = data_dir() / f"synthetic-{cfg.synthetic_images}"
+                ensure_synthetic_celeba(root, cfg.synthetic_images, seed=0, progress=self.progress)
+                self._data = load_celeba64(root, cache_dir=cache, progress=self.progress)
+            else:
+                self._data = load_celeba64(self.celeba_root or cfg.celeba_root, cache_dir=cache,
+                                           progress=self.progress)
+        return self._data
+
+
+def setup_run(
+    run_dir: str,
+    profile: str = "demo",
+    data: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    celeba_root: str = "",
+    interactive: bool = False,
+    progress: bool = True,
+    **train_overrides,
+) -> RunContext:
+    """Build the context from a notebook's parameters: picks the profile, applies overrides, seeds."""
+    prof = get_profile(profile)
+    if data is not None:
+        prof = override(prof, data=override(prof.data, source=data))
+    if train_overrides:
+        prof = override(prof, train=override(prof.train, **train_overrides))
+    set_seed(seed)
+    ctx = RunContext(resolve_path(run_dir), prof, resolve_device(device), seed, interactive, progress,
+                     celeba_root or None)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    return ctx
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
+        return _finite(obj.item())
+    return obj
