@@ -1,4 +1,4 @@
-"""Real-CelebA loader: the shared 600-image sample (skipped when absent) and small hand-made layouts in tmp."""
+"""Real-CelebA loader: the shared 600-image sample (skipped when absent) and tiny hand-made layouts in tmp."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def make_celeba(base: Path, n: int = 6, kind: str = "torchvision", seed: int = 0
         _write_jpeg(image_dir / name, rng)
     if kind == "kaggle":
         rows = [",".join([name, *map(str, row)]) for name, row in zip(names, attrs, strict=True)]
-        (folder / "list_attr_celeba.csv").write_text("\n".join(["image_id," + ",".join(CELEBA_ATTRIBUTES), *rows]))
+        header = "image_id," + ",".join(CELEBA_ATTRIBUTES)
+        (folder / "list_attr_celeba.csv").write_text("\n".join([header, *rows]))
         parts = [f"{name},{p}" for name, p in zip(names, partition, strict=True)]
         (folder / "list_eval_partition.csv").write_text("\n".join(["image_id,partition", *parts]) + "\n")
     else:
@@ -103,12 +104,13 @@ def test_sample_images_labels_and_partitions(tmp_path):
 def test_sample_pixels_are_the_face_crop(tmp_path):
     ds = load_celeba64(SAMPLE, cache_dir=tmp_path, progress=False, limit=5)
     assert ds.filenames == tuple(list(_raw_rows(SAMPLE / "list_attr_celeba.txt", skip=2))[:5])
+    left, top, right, bottom = CROP_BOX
     for image, name in zip(ds.images, ds.filenames, strict=True):
         with Image.open(SAMPLE / "img_align_celeba" / name) as im:
-            full = np.asarray(im.convert("RGB"), dtype=np.float64)
-        left, top, right, bottom = CROP_BOX
-        # The mean colour survives an antialiased resize; a wrong box or channel order would not match.
-        np.testing.assert_allclose(image.mean(axis=(1, 2)), full[top:bottom, left:right].mean(axis=(0, 1)), atol=1.5)
+            crop = np.asarray(im.convert("RGB"), dtype=np.float64)[top:bottom, left:right]
+        # 4x4 block means survive an antialiased resize; a wrong box, flip or axis order would not match.
+        expected = crop.reshape(4, 37, 4, 37, 3).mean(axis=(1, 3)).transpose(2, 0, 1)
+        np.testing.assert_allclose(image.reshape(3, 4, 16, 4, 16).mean(axis=(2, 4)), expected, atol=1.5)
 
 
 @needs_sample
@@ -147,7 +149,7 @@ def test_kaggle_layout_has_no_identity(tmp_path, monkeypatch):
     assert resolve_celeba_root().image_dir == made["image_dir"].resolve()
     np.testing.assert_array_equal(ds.attributes, made["attrs"])
     np.testing.assert_array_equal(ds.partition, made["partition"])
-    with pytest.raises(DataError, match="identity_CelebA.txt"):
+    with pytest.raises(DataError, match=r"identity_CelebA\.txt"):
         ds.require_identity()
 
 
@@ -173,7 +175,8 @@ def test_partial_image_folder_warns_and_keeps_rows_aligned(tmp_path):
     np.testing.assert_array_equal(ds.attributes, made["attrs"][[0, 2, 3, 5]])
     np.testing.assert_array_equal(ds.identity, np.array(made["identity"])[[0, 2, 3, 5]])
 
-    limited = load_celeba64(tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, limit=2)
+    with pytest.warns(UserWarning, match="found 4 of 6"):
+        limited = load_celeba64(tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, limit=2)
     assert limited.filenames == ("000001.jpg", "000003.jpg") and limited.images.shape[0] == 2
 
     for path in made["image_dir"].iterdir():
@@ -187,7 +190,7 @@ def test_partial_image_folder_warns_and_keeps_rows_aligned(tmp_path):
     [
         ("list_attr_celeba.txt", 5, lambda line: line.rsplit(" ", 1)[0], r"list_attr_celeba.txt line 5"),
         ("list_attr_celeba.txt", 3, lambda line: line[:-2] + " 2", r"list_attr_celeba.txt line 3"),
-        ("list_attr_celeba.txt", 2, lambda line: line.replace("Smiling", "Smiled"), r"line 2: .*attribute names"),
+        ("list_attr_celeba.txt", 2, lambda line: line.replace("Smiling", "Smiled"), r"line 2: .*names"),
         ("list_attr_celeba.txt", 1, lambda line: "7", r"line 1 says '7' images but the file has 6 rows"),
         ("list_eval_partition.txt", 2, lambda line: line[:-1] + "3", r"list_eval_partition.txt line 2"),
         ("identity_CelebA.txt", 4, lambda line: line + " 9", r"identity_CelebA.txt line 4"),
@@ -208,7 +211,7 @@ def test_malformed_kaggle_csv_row(tmp_path):
     made = make_celeba(tmp_path, kind="kaggle")
     path = made["folder"] / "list_attr_celeba.csv"
     path.write_text(path.read_text().replace("000004.jpg,", "000004.jpg,0,", 1))
-    with pytest.raises(DataError, match="list_attr_celeba.csv line 5"):
+    with pytest.raises(DataError, match=r"list_attr_celeba\.csv line 5"):
         load_celeba64(tmp_path, cache_dir=tmp_path / "cache", progress=False)
 
 
@@ -241,7 +244,8 @@ def test_crop_box_is_applied(tmp_path):
     face = ds.images[1].astype(int)
     assert np.abs(face - np.array(RED)[:, None, None]).max() <= 12  # JPEG noise only, no blue at the edges
 
-    whole = load_celeba64(tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, crop_box=(0, 0, 178, 218))
+    whole = load_celeba64(tmp_path / "data", cache_dir=tmp_path / "cache", progress=False,
+                          crop_box=(0, 0, 178, 218))
     assert np.abs(whole.images[1].astype(int) - np.array(RED)[:, None, None]).max() > 100
     with pytest.raises(ConfigError, match="crop_box"):
         load_celeba64(tmp_path / "data", cache_dir=tmp_path / "cache", crop_box=(0, 0, 200, 218))
@@ -277,3 +281,14 @@ def test_names_and_splits_fail_helpfully(tmp_path):
     with pytest.raises(ConfigError, match="'train', 'val', 'test', 'all'"):
         ds.split("validation")
     assert ds.split("all").dtype == np.int64
+
+
+def test_unwritable_cache_and_bad_parameters(tmp_path):
+    make_celeba(tmp_path / "data", n=3)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(DataError, match=r"cannot write the image cache.*VAELIB_CACHE"):
+        load_celeba64(tmp_path / "data", cache_dir=not_a_folder / "cache", progress=False)
+    for bad in ({"limit": 0}, {"image_size": 0}, {"crop_box": (15, 40, 163)}):
+        with pytest.raises(ConfigError):
+            load_celeba64(tmp_path / "data", cache_dir=tmp_path / "cache", **bad)

@@ -117,8 +117,8 @@ def setup_run(
     prof = get_profile(profile)
     if data is not None:
         prof = override(prof, data=override(prof.data, source=data))
-    if train_overrides:
-        prof = override(prof, train=override(prof.train, **train_overrides))
+    # The notebook's SEED drives training too, so one parameter fixes the whole run.
+    prof = override(prof, train=override(prof.train, seed=seed, **train_overrides))
     set_seed(seed)
     ctx = RunContext(resolve_path(run_dir), prof, resolve_device(device), seed, interactive, progress,
                      celeba_root or None)

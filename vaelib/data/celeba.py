@@ -158,29 +158,29 @@ def _bad_row(path: Path, lineno: int, line: str, expected: str) -> DataError:
 
 
 def _split_rows(path: Path, lines: list[str], first: int, sep: str | None, width: int,
-                expected: str) -> tuple[list[str], list[str], list[int]]:
-    """Names, the flattened value fields, and 1-based line numbers of the non-blank rows from `first`."""
-    names, values, linenos = [], [], []
+                expected: str) -> tuple[list[str], list[str]]:
+    """Names and the flattened value fields of the non-blank rows from line index `first` (hot loop)."""
+    names, values = [], []
     for lineno, line in enumerate(lines[first:], first + 1):
-        parts = line.split(sep) if line.strip() else []
-        if not parts:
-            continue
+        parts = line.split(sep)
         if len(parts) != width + 1:
+            if not line.strip():
+                continue
             raise _bad_row(path, lineno, line, expected)
         names.append(parts[0])
         values += parts[1:]
-        linenos.append(lineno)
-    return names, values, linenos
+    return names, values
 
 
-def _decode_values(path: Path, lines: list[str], linenos: list[int], values: list[str], width: int,
-                   codes: dict[str, int], expected: str) -> np.ndarray:
-    """Map value strings through `codes` fast; on a bad value, report its line (found only on failure)."""
+def _decode_values(path: Path, lines: list[str], first: int, values: list[str], width: int,
+                   codes: dict[str, int], expected: str, dtype: type = np.int64) -> np.ndarray:
+    """Map value strings through `codes` fast; only on a bad value, find its line for the message."""
     try:
-        return np.fromiter(map(codes.__getitem__, values), np.int64, len(values)).reshape(-1, width)
+        return np.fromiter(map(codes.__getitem__, values), dtype, len(values)).reshape(-1, width)
     except KeyError:
-        bad = next(i for i, v in enumerate(values) if v not in codes) // width
-        raise _bad_row(path, linenos[bad], lines[linenos[bad] - 1], expected) from None
+        bad_row = next(i for i, v in enumerate(values) if v not in codes) // width
+        row_lines = [n for n, line in enumerate(lines[first:], first) if line.strip()]
+        raise _bad_row(path, row_lines[bad_row] + 1, lines[row_lines[bad_row]], expected) from None
 
 
 def _parse_attributes(path: Path) -> tuple[list[str], np.ndarray]:
@@ -191,8 +191,9 @@ def _parse_attributes(path: Path) -> tuple[list[str], np.ndarray]:
     if tuple(header) != CELEBA_ATTRIBUTES:
         raise _bad_row(path, 1 if csv else 2, ",".join(header), "the 40 official attribute names")
     expected = "an image name and 40 values of -1/1"
-    names, values, linenos = _split_rows(path, lines, 1 if csv else 2, "," if csv else None, 40, expected)
-    attrs = _decode_values(path, lines, linenos, values, 40, {"1": 1, "-1": 0}, expected).astype(np.int8)
+    first = 1 if csv else 2
+    names, values = _split_rows(path, lines, first, "," if csv else None, 40, expected)
+    attrs = _decode_values(path, lines, first, values, 40, {"1": 1, "-1": 0}, expected, np.int8)
     if not csv:
         count = lines[0].strip()
         if not count.isdigit() or int(count) != len(names):
@@ -206,19 +207,20 @@ def _parse_attributes(path: Path) -> tuple[list[str], np.ndarray]:
 def _parse_mapping(path: Path, codes: dict[str, int] | None, expected: str) -> dict[str, int]:
     lines = _read_lines(path)
     first = 1 if path.suffix == ".csv" else 0  # Kaggle CSVs start with an "image_id,..." header
-    names, values, linenos = _split_rows(path, lines, first, "," if first else None, 1, expected)
+    names, values = _split_rows(path, lines, first, "," if first else None, 1, expected)
     if codes is None:  # identities: any non-negative integer
         codes = {v: int(v) for v in set(values) if v.isascii() and v.isdigit()}
-    decoded = _decode_values(path, lines, linenos, values, 1, codes, expected)[:, 0]
+    decoded = _decode_values(path, lines, first, values, 1, codes, expected)[:, 0]
     return dict(zip(names, decoded.tolist(), strict=True))
 
 
 def _lookup(mapping: dict[str, int], names: list[str], path: Path, attr_file: Path) -> list[int]:
-    missing = [n for n in names if n not in mapping]
-    if missing:
+    found = [mapping.get(n) for n in names]
+    if None in found:
+        missing = [n for n, v in zip(names, found, strict=True) if v is None]
         raise DataError(f"{path.name} has no row for {missing[0]} ({len(missing):,} images of "
                         f"{attr_file.name} missing); the files come from different copies: re-download it.")
-    return [mapping[n] for n in names]
+    return found
 
 
 def read_annotations(layout: CelebALayout) -> Annotations:
@@ -262,8 +264,10 @@ def _build_cache(files: list[os.DirEntry], crop_box: tuple[int, int, int, int], 
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), 3, size, size))
-        # PIL releases the GIL while decoding and resizing, so threads use both cores without pickling.
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, \
+        # PIL releases the GIL while decoding and resizing, so threads use the cores without pickling;
+        # the affinity mask (where the OS has one) is what a batch scheduler actually granted.
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=min(cores, 8)) as pool, \
                 tqdm(total=len(files), desc="caching CelebA crops", unit="img", disable=not progress) as bar:
             for start in range(0, len(files), _CHUNK):
                 chunk = [Path(e.path) for e in files[start:start + _CHUNK]]
@@ -280,12 +284,14 @@ def _build_cache(files: list[os.DirEntry], crop_box: tuple[int, int, int, int], 
         tmp.with_suffix(".json").unlink(missing_ok=True)
 
 
-def _check_params(image_size: int, crop_box: tuple[int, int, int, int]) -> None:
-    left, top, right, bottom = crop_box
+def _check_params(image_size: int, crop_box: tuple[int, ...], limit: int | None) -> None:
+    left, top, right, bottom = crop_box if len(crop_box) == 4 else (0, 0, 0, 0)
     if not (0 <= left < right <= ALIGNED_SIZE[0] and 0 <= top < bottom <= ALIGNED_SIZE[1]):
         raise ConfigError(f"crop_box {crop_box} must be (left, top, right, bottom) inside 178x218.")
     if int(image_size) != image_size or image_size < 1:
         raise ConfigError(f"image_size must be a positive integer, not {image_size!r}.")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be None or a positive number of images, not {limit!r}.")
 
 
 def load_celeba64(root: str | os.PathLike | None = None, *, image_size: int = 64,
@@ -296,7 +302,7 @@ def load_celeba64(root: str | os.PathLike | None = None, *, image_size: int = 64
     Images missing from the folder are skipped with a warning; `limit` keeps the first `limit` that exist.
     """
     crop_box = tuple(int(v) for v in crop_box)
-    _check_params(image_size, crop_box)
+    _check_params(image_size, crop_box, limit)
     layout = resolve_celeba_root(root)
     ann = read_annotations(layout)
     present = {e.name: e for e in os.scandir(layout.image_dir) if e.is_file()}
@@ -320,7 +326,7 @@ def load_celeba64(root: str | os.PathLike | None = None, *, image_size: int = 64
         try:
             cache.mkdir(parents=True, exist_ok=True)
             _build_cache(files, crop_box, image_size, target, meta, progress)
-        except PermissionError as exc:
+        except OSError as exc:  # read-only folder, full disk: PIL's errors are DataErrors by now
             raise DataError(f"cannot write the image cache in {cache} ({exc}); pass cache_dir=... or set "
                             "VAELIB_CACHE to a writable folder.") from exc
     idx = np.array(keep, dtype=np.int64)

@@ -1,0 +1,128 @@
+"""Training: exact resume after kill -9, fast path == plain path, NaN handling, checkpoint errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaelib.checkpoint import load_checkpoint, save_checkpoint
+from vaelib.config import ModelConfig, TrainConfig
+from vaelib.errors import CheckpointError, TrainingDivergedError
+from vaelib.train import Trainer
+
+TINY = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
+
+
+def tiny_data(n: int, seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+TRAIN_SCRIPT = textwrap.dedent("""
+    import sys, time, torch
+    from pathlib import Path
+    from vaelib.config import ModelConfig, TrainConfig
+    from vaelib.train import Trainer
+    ckpt, epochs, slow = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    cfg = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
+    gen = torch.Generator().manual_seed(1)
+    data = torch.randint(0, 256, (96, 3, 16, 16), dtype=torch.uint8, generator=gen)
+    t = Trainer(cfg, TrainConfig(epochs=epochs, batch_size=16, lr=1e-3, kl_warmup_epochs=2, seed=3),
+                torch.device("cpu"))
+    t.fit(data[:64], data[64:], ckpt, progress=False, log=lambda s: None,
+          on_epoch=lambda h: time.sleep(slow))
+    torch.save(t.model.state_dict(), ckpt / "final.pt")
+""")
+
+
+def run_training(ckpt: Path, epochs: int, slow: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, str(ckpt), str(epochs), str(slow)])
+
+
+def test_rerun_after_kill_9_ends_bit_identical(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert run_training(straight, 4).wait(timeout=300) == 0
+
+    proc = run_training(killed, 4, slow=2.0)  # sleeps after each epoch so the kill lands mid-run
+    deadline = time.time() + 120
+    while not (killed / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    interrupted_at = load_checkpoint(killed / "last.pt", kind="vae")["epoch"]
+    assert 1 <= interrupted_at < 4, "the kill must land before training finished"
+    assert not (killed / "final.pt").exists()
+
+    assert run_training(killed, 4).wait(timeout=300) == 0
+    a = torch.load(straight / "final.pt", weights_only=True)
+    b = torch.load(killed / "final.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert not list(killed.glob("*.tmp")), "no temp files left behind"
+
+
+def test_fast_path_matches_plain_path_on_the_same_batch():
+    x = tiny_data(16, 0).float() / 255
+    plain = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=False)
+    fast = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=True)  # bf16 autocast + channels_last
+    assert all(torch.equal(p, q) for p, q in zip(plain.model.parameters(), fast.model.parameters(), strict=True))
+    torch.manual_seed(0)
+    a = plain.losses(x, beta=1.0)
+    torch.manual_seed(0)
+    b = fast.losses(x, beta=1.0)
+    for k in ("loss", "recon", "kl"):
+        assert torch.isclose(a[k], b[k], rtol=2e-2, atol=0.05), (k, a[k].item(), b[k].item())
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    data = tiny_data(48, 2)
+    t = Trainer(TINY, TrainConfig(epochs=1, batch_size=16, log_every=1), torch.device("cpu"))
+    t.fit(data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+    good = (tmp_path / "last.pt").read_bytes()
+
+    t2 = Trainer(TINY, TrainConfig(epochs=2, batch_size=16, log_every=1), torch.device("cpu"))
+    with torch.no_grad():
+        t2.model.decoder.from_latent.weight.fill_(float("nan"))
+    t2.load_state = lambda state, path: None  # keep the poisoned weights instead of resuming
+    with pytest.raises(TrainingDivergedError, match="last good checkpoint is kept"):
+        t2.fit(data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+    assert (tmp_path / "last.pt").read_bytes() == good
+
+
+def test_checkpoint_of_another_config_is_a_clear_error(tmp_path):
+    data = tiny_data(48, 2)
+    Trainer(TINY, TrainConfig(epochs=1, batch_size=16), torch.device("cpu")).fit(
+        data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+    other = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=4, norm_groups=8, image_size=16)
+    with pytest.raises(CheckpointError, match=r"latent_dim: checkpoint 8 vs requested 4"):
+        Trainer(other, TrainConfig(epochs=2, batch_size=16), torch.device("cpu")).fit(
+            data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"kind": "vae", "model": {"w": torch.ones(1000)}}, path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(path, kind="vae")
+
+
+def test_resume_may_extend_epochs_but_not_change_lr(tmp_path):
+    data = tiny_data(48, 2)
+    fit = dict(progress=False, log=lambda s: None)
+    Trainer(TINY, TrainConfig(epochs=1, batch_size=16), torch.device("cpu")).fit(data[:32], data[32:], tmp_path, **fit)
+    t = Trainer(TINY, TrainConfig(epochs=2, batch_size=16), torch.device("cpu"))
+    history = t.fit(data[:32], data[32:], tmp_path, **fit)
+    assert [row["epoch"] for row in history["epochs"]] == [1, 2]
+    with pytest.raises(CheckpointError, match="lr"):
+        Trainer(TINY, TrainConfig(epochs=3, batch_size=16, lr=0.5), torch.device("cpu")).fit(
+            data[:32], data[32:], tmp_path, **fit)

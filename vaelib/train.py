@@ -1,0 +1,246 @@
+"""Training loop for the VAE: uint8 data batched on the device, KL warm-up, validation every epoch,
+atomic checkpoints, and exact resume after a crash.
+
+Resume is exact because every epoch reseeds its own randomness (data order, flips, reparameterisation
+noise) from (seed, epoch): a run restarted from the end-of-epoch checkpoint replays the same numbers.
+On CUDA the fast path is on: bf16 autocast, channels_last, fused Adam and optionally torch.compile.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
+from .config import ModelConfig, TrainConfig, config_to_dict, model_config_from_dict
+from .errors import TrainingDivergedError
+from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
+from .models import VAE, count_parameters
+
+# Train-config fields that may change between a run and its resume without changing the numbers.
+RESUMABLE_CHANGES = {"epochs", "log_every", "compile"}
+
+
+def to_float(batch_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) on any device -> float32 on [0, 1]; done on the device, after batching."""
+    return batch_u8.float().div_(255.0)
+
+
+def split_tensor(data, split: str, limit: int | None) -> torch.Tensor:
+    """One split of a CelebA64 as a contiguous uint8 tensor (a copy out of the memmap, made once)."""
+    idx = data.split(split)[:limit]
+    return torch.from_numpy(np.ascontiguousarray(data.images[idx]))
+
+
+def device_batches(images: torch.Tensor, batch_size: int, generator: torch.Generator, train: bool
+                   ) -> Iterator[torch.Tensor]:
+    """Float batches from a uint8 tensor that already lives on the training device.
+
+    Training batches follow a fresh permutation and get random horizontal flips, both drawn from
+    `generator` on the device; no DataLoader workers or JPEG decoding per step.
+    """
+    n = images.shape[0]
+    order = torch.randperm(n, generator=generator, device=images.device) if train else None
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size] if train else slice(start, start + batch_size)
+        x = to_float(images[idx])
+        if train:
+            flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        yield x
+
+
+class Trainer:
+    """Owns model, optimiser and the per-step loss; `fit` runs epochs and checkpoints them."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device,
+                 fast: bool | None = None):
+        self.model_cfg, self.cfg, self.device = model_cfg, train_cfg, device
+        self.fast = device.type == "cuda" if fast is None else fast
+        torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
+        self.model = VAE(model_cfg).to(device)
+        if self.fast:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr,
+                                          weight_decay=train_cfg.weight_decay, fused=device.type == "cuda")
+        self.step_model = torch.compile(self.model) if (train_cfg.compile and device.type == "cuda") else self.model
+        self.perceptual = VGGPerceptual(train_cfg.vgg_weights).to(device) if train_cfg.perceptual_weight > 0 else None
+        self.epoch = 0  # completed epochs
+        self.step = 0
+        self.best_val = math.inf
+        self.history: dict = {"epochs": [], "steps": []}
+
+    def autocast(self):
+        # bf16 keeps fp32's exponent range, so no loss scaling (and no GradScaler) is needed.
+        if self.fast and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.fast:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
+        """Mean over the batch of per-image recon, KL and loss = recon + beta * KL (+ perceptual)."""
+        if self.fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            out = self.step_model(x)
+        # Losses in fp32: per-image sums over 12,288 values lose too much in bf16.
+        recon = reconstruction_loss(self.model, out.reconstruction.float(), x)
+        kl = kl_standard_normal(out.mu.float(), out.logvar.float())
+        loss = recon + beta * kl
+        if self.perceptual is not None:
+            loss = loss + self.cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), x)
+        return {"loss": loss.mean(), "recon": recon.mean(), "kl": kl.mean()}
+
+    def train_epoch(self, images: torch.Tensor, progress: bool, log: Callable[[str], None]) -> dict:
+        from tqdm.auto import tqdm
+
+        cfg, epoch = self.cfg, self.epoch
+        beta = kl_beta(epoch, cfg.kl_warmup_epochs)
+        seed = cfg.seed * 100_003 + epoch
+        torch.manual_seed(seed)  # reparameterisation noise of this epoch
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.model.train()
+        sums = torch.zeros(3, device=self.device)
+        n_batches = math.ceil(images.shape[0] / cfg.batch_size)
+        start = time.perf_counter()
+        bar = tqdm(device_batches(images, cfg.batch_size, gen, train=True), total=n_batches,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for i, x in enumerate(bar):
+            parts = self.losses(x, beta)
+            self.optimizer.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            sums += torch.stack([parts["loss"].detach(), parts["recon"].detach(), parts["kl"].detach()])
+            if self.step % cfg.log_every == 0 or i == n_batches - 1:
+                # Reading the loss syncs the GPU, so it is checked here rather than every step.
+                loss, recon, kl = (sums / (i + 1)).tolist()
+                self._check_finite(loss)
+                self.history["steps"].append({"step": self.step, "epoch": epoch + (i + 1) / n_batches,
+                                              "loss": loss, "recon": recon, "kl": kl, "beta": beta})
+                if not progress:
+                    log(f"epoch {epoch + 1} step {self.step}: loss {loss:.1f} recon {recon:.1f} kl {kl:.1f}")
+        seconds = time.perf_counter() - start
+        loss, recon, kl = (sums / n_batches).tolist()
+        return {"epoch": epoch + 1, "beta": beta, "train_loss": loss, "train_recon": recon, "train_kl": kl,
+                "seconds": seconds, "images_per_s": images.shape[0] / seconds}
+
+    @torch.no_grad()
+    def evaluate(self, images: torch.Tensor) -> dict:
+        """Validation loss at beta = 1 (the negative ELBO), comparable across epochs of the warm-up."""
+        self.model.eval()
+        totals = torch.zeros(3, device=self.device)
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        for x in device_batches(images, self.cfg.batch_size, gen, train=False):
+            parts = self.losses(x, beta=1.0)
+            totals += x.shape[0] * torch.stack([parts["loss"], parts["recon"], parts["kl"]])
+        loss, recon, kl = (totals / images.shape[0]).tolist()
+        return {"val_loss": loss, "val_recon": recon, "val_kl": kl}
+
+    def _check_finite(self, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the training loss became {loss} at epoch {self.epoch + 1}, step {self.step}; the last good "
+                "checkpoint is kept: lower the learning rate or raise grad_clip, then rerun to resume."
+            )
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "kind": "vae",
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "model_config": config_to_dict(self.model_cfg),
+            "train_config": config_to_dict(self.cfg),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_val": self.best_val,
+            "history": self.history,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def load_state(self, state: dict, path) -> None:
+        check_config(path, state["model_config"], config_to_dict(self.model_cfg), "model")
+        saved_train = {k: v for k, v in state["train_config"].items() if k not in RESUMABLE_CHANGES}
+        wanted = {k: v for k, v in config_to_dict(self.cfg).items() if k not in RESUMABLE_CHANGES}
+        check_config(path, saved_train, wanted, "training")
+        self.model.load_state_dict(strip_compile_prefix(state["model"]))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step, self.best_val = state["epoch"], state["step"], state["best_val"]
+        self.history = state["history"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def fit(self, train_images: torch.Tensor, val_images: torch.Tensor, checkpoint_dir, progress: bool = True,
+            log: Callable[[str], None] = print, on_epoch: Callable[[dict], None] | None = None) -> dict:
+        """Train until `cfg.epochs` completed epochs, resuming from checkpoint_dir/last.pt if present."""
+        last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
+        if last.exists():
+            self.load_state(load_checkpoint(last, map_location=self.device, kind="vae"), last)
+            log(f"resuming from {last} after epoch {self.epoch}")
+        train_images, val_images = train_images.to(self.device), val_images.to(self.device)
+        while self.epoch < self.cfg.epochs:
+            row = self.train_epoch(train_images, progress, log)
+            row.update(self.evaluate(val_images))
+            self.epoch += 1
+            self.history["epochs"].append(row)
+            if row["val_loss"] < self.best_val:
+                self.best_val = row["val_loss"]
+                save_checkpoint(self.state(), best)
+            save_checkpoint(self.state(), last)  # after best.pt: a crash in between only repeats the epoch
+            log(f"epoch {self.epoch}/{self.cfg.epochs}: train {row['train_loss']:.1f} val {row['val_loss']:.1f} "
+                f"(recon {row['val_recon']:.1f}, kl {row['val_kl']:.1f}) {row['images_per_s']:.0f} img/s")
+            if on_epoch is not None:
+                on_epoch(self.history)
+        return self.history
+
+
+def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train (or resume, or just load the history of) the VAE of a run; writes metrics/train_history.json."""
+    data = ctx.load_data()
+    tcfg = ctx.profile.train
+    train_u8 = split_tensor(data, "train", tcfg.train_limit)
+    val_u8 = split_tensor(data, "val", tcfg.val_limit)
+    trainer = Trainer(ctx.profile.model, tcfg, ctx.device)
+    progress = ctx.progress if progress is None else progress
+    history = trainer.fit(train_u8, val_u8, ctx.checkpoints, progress, log,
+                          on_epoch=lambda h: ctx.save_json("train_history", h))
+    ctx.save_json("train_history", history)
+    ctx.save_json("vae", {
+        "parameters": count_parameters(trainer.model),
+        "model_config": config_to_dict(ctx.profile.model),
+        "train_config": config_to_dict(tcfg),
+        "train_images": int(train_u8.shape[0]),
+        "val_images": int(val_u8.shape[0]),
+        "best_val_loss": trainer.best_val,
+        "device": str(ctx.device),
+        "images_per_s": history["epochs"][-1]["images_per_s"] if history["epochs"] else None,
+    })
+    return history
+
+
+def load_vae(ctx, which: str = "best") -> VAE:
+    """The run's trained VAE in eval mode on ctx.device, built from the config stored in its checkpoint."""
+    path = ctx.require(ctx.run_dir / "checkpoints" / f"{which}.pt", "01_train_vae")
+    state = load_checkpoint(path, map_location=ctx.device, kind="vae")
+    model = VAE(model_config_from_dict(state["model_config"]))
+    model.load_state_dict(strip_compile_prefix(state["model"]))
+    return model.to(ctx.device).eval()
+
+
+def train_from_cli(run_dir: str, profile: str, data: str | None, seed: int, epochs: int | None,
+                   device: str = "auto", progress: bool = True) -> dict:
+    from .run import setup_run
+
+    overrides = {} if epochs is None else {"epochs": epochs}
+    ctx = setup_run(run_dir, profile, data, seed, device, progress=progress, **overrides)
+    return train_vae(ctx)
