@@ -1,0 +1,71 @@
+"""Figures of a trained VAE for notebook 01 and the report: loss curves, reconstructions, latent
+interpolation and temperature samples. Each returns a matplotlib figure or an image tensor; saving is the
+caller's (vaelib.viz)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .train import to_float
+
+
+def loss_curves(history: dict):
+    """Per-step training recon/KL (log scale) with beta, and per-epoch validation negative ELBO."""
+    steps = history["steps"]
+    epochs = history["epochs"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    x = [s["epoch"] for s in steps]
+    ax1.plot(x, [s["recon"] for s in steps], label="reconstruction")
+    ax1.plot(x, [s["kl"] for s in steps], label="KL")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("nats per image (train)")
+    beta_ax = ax1.twinx()
+    beta_ax.plot(x, [s["beta"] for s in steps], color="grey", ls="--", label="beta")
+    beta_ax.set_ylim(0, 1.05)
+    beta_ax.set_ylabel("KL weight beta")
+    lines = ax1.get_legend_handles_labels()[0] + beta_ax.get_legend_handles_labels()[0]
+    ax1.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="center right")
+    ax1.set_title("training losses")
+    e = [r["epoch"] for r in epochs]
+    ax2.plot(e, [r["val_loss"] for r in epochs], marker="o", label="validation -ELBO")
+    ax2.plot(e, [r["train_loss"] for r in epochs], marker="o", label="train loss (beta-weighted)")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("nats per image")
+    ax2.legend(fontsize=8)
+    ax2.set_title("per epoch")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def reconstructions(model, images_u8: np.ndarray) -> torch.Tensor:
+    """Originals in the first row, reconstructions from z = mu (the posterior mean) in the second."""
+    device = next(model.parameters()).device
+    x = to_float(torch.from_numpy(np.asarray(images_u8)).to(device))
+    recon = model.decode(model.encode(x)[0])
+    return torch.cat([x, recon]).cpu()
+
+
+@torch.no_grad()
+def interpolations(model, pairs_u8: list[tuple[np.ndarray, np.ndarray]], steps: int = 8) -> torch.Tensor:
+    """Rows of decoded images on the straight line between the posterior means of each pair."""
+    device = next(model.parameters()).device
+    rows = []
+    for a, b in pairs_u8:
+        x = to_float(torch.from_numpy(np.stack([a, b])).to(device))
+        mu = model.encode(x)[0]
+        t = torch.linspace(0, 1, steps, device=device).unsqueeze(1)
+        rows.append(model.decode((1 - t) * mu[0] + t * mu[1]))
+    return torch.cat(rows).cpu()
+
+
+@torch.no_grad()
+def temperature_samples(model, temperatures: list[float], per_row: int = 8, seed: int = 0) -> torch.Tensor:
+    """One row per temperature, the same base noise in every row so only the scale differs."""
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)  # fixed evaluation latents, independent of the global RNG
+    eps = torch.randn(per_row, model.cfg.latent_dim, generator=gen).to(device)
+    return torch.cat([model.decode(eps * t) for t in temperatures]).cpu()
