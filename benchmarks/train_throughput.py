@@ -1,0 +1,157 @@
+"""Training throughput: a seed-equivalent pipeline vs this project's fast path, same model, same machine.
+
+(a) seed-equivalent: JPEG files decoded by PIL with torchvision transforms in a DataLoader, fp32, batch 32
+    (what the assignment's reference solution did: ~900 images/s on a GPU).
+(b) fast path: the whole uint8 dataset on the device, batched there (vaelib.train.Trainer), channels_last;
+    on CUDA also bf16 autocast + fused Adam (+ torch.compile with --compile).
+
+Prints the median images/s over several timed windows after warm-up, the ratio, and on CUDA the achieved
+TFLOP/s, MFU and peak memory. Usage:
+    python benchmarks/train_throughput.py --profile full --device cpu --steps 3 --windows 3
+    python benchmarks/train_throughput.py --profile full --device cuda --batch-size 256 --compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import transforms
+
+from vaelib.config import get_profile, override
+from vaelib.data import CROP_BOX, ensure_synthetic_celeba
+from vaelib.run import data_dir
+from vaelib.train import Trainer, device_batches
+
+CELEBA_TRAIN_IMAGES = 162_770
+
+
+class JpegFaces(Dataset):
+    """What a torchvision CelebA dataset does per item: open the JPEG, crop, resize, to tensor."""
+
+    def __init__(self, image_dir: Path):
+        self.files = sorted(image_dir.glob("*.jpg"))
+        self.transform = transforms.Compose([
+            transforms.Lambda(lambda im: im.crop(CROP_BOX)),
+            transforms.Resize(64),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+        ])
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        with Image.open(self.files[i]) as im:
+            return self.transform(im.convert("RGB"))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed_windows(step, batches, batch_size: int, warmup: int, steps: int, windows: int, device) -> list[float]:
+    """images/s of `windows` windows of `steps` steps each, after `warmup` untimed steps."""
+    it = iter(batches)
+    for _ in range(warmup):
+        step(next(it))
+    rates = []
+    for _ in range(windows):
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(steps):
+            step(next(it))
+        sync(device)
+        rates.append(steps * batch_size / (time.perf_counter() - t))
+    return rates
+
+
+def make_step(trainer: Trainer, device: torch.device):
+    def step(x: torch.Tensor) -> None:
+        parts = trainer.losses(x.to(device, non_blocking=True), beta=1.0)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        trainer.optimizer.step()
+    return step
+
+
+def endless(make_iter):
+    while True:
+        yield from make_iter()
+
+
+def flops_per_image(trainer: Trainer, device: torch.device) -> float:
+    x = torch.rand(2, 3, 64, 64, device=device)
+    with FlopCounterMode(display=False) as counter:
+        trainer.losses(x, beta=1.0)["loss"].backward()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 2
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="full")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch-size", type=int, default=256, help="fast path batch size (the seed uses 32)")
+    ap.add_argument("--images", type=int, default=2000, help="synthetic images to generate and load")
+    ap.add_argument("--steps", type=int, default=20, help="steps per timed window")
+    ap.add_argument("--windows", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=4, help="DataLoader workers of the seed pipeline")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM)")
+    args = ap.parse_args()
+
+    device = torch.device(args.device)
+    profile = get_profile(args.profile)
+    root = ensure_synthetic_celeba(data_dir() / f"synthetic-{args.images}", args.images, progress=False)
+    print(f"{args.profile} profile on {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}),"
+          f" torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+
+    # (a) seed-equivalent: fp32, batch 32, JPEG decoding in DataLoader workers.
+    seed_trainer = Trainer(profile.model, override(profile.train, batch_size=32), device, fast=False)
+    loader = DataLoader(JpegFaces(root / "img_align_celeba"), batch_size=32, shuffle=True, drop_last=True,
+                        num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=True)
+    seed_rates = timed_windows(make_step(seed_trainer, device), endless(lambda: iter(loader)), 32,
+                               args.warmup, args.steps, args.windows, device)
+    seed = statistics.median(seed_rates)
+    print(f"(a) seed-equivalent (JPEG + DataLoader, fp32, batch 32): {seed:,.1f} images/s")
+    del seed_trainer
+
+    # (b) fast path: uint8 tensor on the device, bf16/channels_last/fused Adam on CUDA.
+    from vaelib.data import load_celeba64
+
+    data = load_celeba64(root, cache_dir=data_dir() / "cache", progress=False)
+    images = torch.from_numpy(data.images[:]).to(device)
+    tcfg = override(profile.train, batch_size=args.batch_size, compile=args.compile)
+    fast_trainer = Trainer(profile.model, tcfg, device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    fast_rates = timed_windows(make_step(fast_trainer, device),
+                               endless(lambda: device_batches(images, args.batch_size, gen, train=True)),
+                               args.batch_size, args.warmup, args.steps, args.windows, device)
+    fast = statistics.median(fast_rates)
+    print(f"(b) fast path (uint8 on device, batch {args.batch_size}, bf16={fast_trainer.bf16}, "
+          f"channels_last={fast_trainer.channels_last}, compile={args.compile}): {fast:,.1f} images/s")
+    print(f"ratio fast / seed: {fast / seed:.2f}x")
+    flops = flops_per_image(fast_trainer, device)
+    print(f"model: {flops / 1e9:.2f} GFLOP per image per training step (forward + backward)")
+    print(f"projected epoch of {CELEBA_TRAIN_IMAGES:,} images: {CELEBA_TRAIN_IMAGES / fast:,.0f} s; "
+          f"50 epochs: {50 * CELEBA_TRAIN_IMAGES / fast / 60:,.1f} min")
+    if device.type == "cuda":
+        tflops = fast * flops / 1e12
+        print(f"achieved {tflops:.1f} TFLOP/s, MFU {100 * tflops / args.peak_tflops:.1f}% of "
+              f"{args.peak_tflops:.0f} TFLOP/s; peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB "
+              f"at batch {args.batch_size}")
+
+
+if __name__ == "__main__":
+    main()
