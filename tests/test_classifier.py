@@ -1,0 +1,121 @@
+"""Attribute classifier: adapted ResNet18 stem, training on a learnable toy, metrics, checkpoints of 02."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from vaelib.editing import classify
+from vaelib.editing.classify import (
+    ClassifierTraining,
+    attribute_metrics,
+    disjoint_halves,
+    load_classifier,
+    predict,
+    train_classifier,
+    train_or_load,
+)
+from vaelib.errors import CheckpointError, MissingPrerequisiteError
+from vaelib.models.classifier import AttributeClassifier, ClassifierConfig
+from vaelib.run import setup_run
+
+
+def test_full_width_is_resnet18_with_a_64px_stem():
+    model = AttributeClassifier()
+    stem = model.net.conv1
+    assert (stem.kernel_size, stem.stride, stem.padding) == ((3, 3), (1, 1), (1, 1))
+    assert isinstance(model.net.maxpool, nn.Identity)
+    reference = torchvision.models.resnet18(weights=None, num_classes=40)
+    ours = {k: v.shape for k, v in model.net.state_dict().items()}
+    theirs = {k: v.shape for k, v in reference.state_dict().items()}
+    assert ours.keys() == theirs.keys()
+    assert [k for k in ours if ours[k] != theirs[k]] == ["conv1.weight"]  # 3x3 instead of 7x7
+
+
+@pytest.mark.parametrize("width", [8, 16])
+def test_narrow_classifier_shapes(width):
+    model = AttributeClassifier(ClassifierConfig(width=width)).eval()
+    x = torch.rand(3, 3, 64, 64)
+    assert model(x).shape == (3, 40)
+    assert model.features(x).shape == (3, 8 * width)
+    assert model.net.layer1[0].conv1.in_channels == width
+    torch.testing.assert_close(model.net.fc(model.features(x)), model(x))
+
+
+def _toy(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 16x16 images; attribute 0 = bright, attribute 1 = red tint, the rest random noise labels."""
+    g = torch.Generator().manual_seed(seed)
+    labels = (torch.rand(n, 40, generator=g) < 0.5).to(torch.int8)
+    x = torch.full((n, 3, 16, 16), 40.0) + 100.0 * labels[:, 0, None, None, None]
+    x[:, 0] += 100.0 * labels[:, 1, None, None]
+    x += torch.randn(x.shape, generator=g) * 10
+    return x.clamp(0, 255).to(torch.uint8), labels
+
+
+def test_training_learns_a_visible_attribute():
+    images, labels = _toy()
+    cfg = ClassifierConfig(width=4)
+    model, history = train_classifier(images, labels, cfg, ClassifierTraining(epochs=6, batch_size=16, lr=3e-3),
+                                      torch.device("cpu"), log=lambda _: None)
+    assert not model.training
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    test_images, test_labels = _toy(64, seed=1)
+    probs, feats = predict(model, test_images, with_features=True)
+    assert probs.shape == (64, 40) and feats.shape == (64, 32)
+    accuracy = ((probs[:, :2] >= 0.5) == test_labels[:, :2].bool()).float().mean(0)
+    assert accuracy.min() > 0.85
+
+
+def test_attribute_metrics_known_answers():
+    names = ("A", "B")
+    labels = np.array([[1, 0], [1, 0], [1, 0], [0, 1]])
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.3], [0.1, 0.4]])  # A: 3/4 right; B: always "0"
+    train_labels = np.array([[1, 1], [1, 1], [0, 1]])  # majority: A=1, B=1
+    m = attribute_metrics(probs, labels, train_labels, names)
+    assert m["A"]["accuracy"] == pytest.approx(0.75)
+    assert m["A"]["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
+    assert m["A"]["majority_baseline"] == pytest.approx(0.75)
+    assert m["B"]["accuracy"] == pytest.approx(0.75)
+    assert m["B"]["balanced_accuracy"] == pytest.approx(0.5)  # the one positive is missed
+    assert m["B"]["majority_baseline"] == pytest.approx(0.25)
+
+
+def test_disjoint_halves_cover_the_split():
+    idx = np.arange(10, 31)
+    a, b = disjoint_halves(idx, seed=3)
+    assert not set(a) & set(b)
+    assert sorted([*a, *b]) == idx.tolist()
+    assert abs(len(a) - len(b)) <= 1
+    assert not np.array_equal(a, disjoint_halves(idx, seed=4)[0])
+
+
+def _fake_data(n: int = 24) -> SimpleNamespace:
+    images, labels = _toy(n)
+    names = tuple(f"a{i}" for i in range(40))
+    return SimpleNamespace(images=images.numpy(), attributes=labels.numpy(), attr_names=names)
+
+
+def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch):
+    ctx = setup_run(str(tmp_path / "run"), "smoke", device="cpu", progress=False)
+    with pytest.raises(MissingPrerequisiteError, match="02_classifier"):
+        load_classifier(ctx, "judge")
+    data, cfg = _fake_data(), ClassifierConfig(width=4)
+    training = ClassifierTraining(epochs=1, batch_size=8)
+    model, state = train_or_load(ctx, "judge", data, np.arange(16), cfg, training, log=lambda _: None)
+    assert (ctx.checkpoints / "judge.pt").is_file() and state["kind"] == "classifier"
+
+    def fail(*args, **kwargs):
+        raise AssertionError("retrained although a checkpoint exists")
+
+    monkeypatch.setattr(classify, "train_classifier", fail)
+    loaded, state = train_or_load(ctx, "judge", data, np.arange(16), cfg, training, log=lambda _: None)
+    assert state["attr_names"] == list(data.attr_names) and state["metrics"]["train_images"] == 16
+    x = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(loaded(x), model(x))
+    with pytest.raises(CheckpointError, match="width"):
+        train_or_load(ctx, "judge", data, np.arange(16), ClassifierConfig(width=8), training, log=lambda _: None)

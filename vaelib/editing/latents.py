@@ -1,0 +1,45 @@
+"""Moving between images and the VAE's latent space in batches: the shared first and last step of every edit."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..models import VAE
+
+
+def images_tensor(data, idx: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 3, H, W) CPU tensor of `data.images[idx]` (copied out of the memmap once)."""
+    return torch.from_numpy(np.ascontiguousarray(data.images[np.asarray(idx)]))
+
+
+def pick(indices: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """`n` of `indices` (all if fewer), chosen by a seeded shuffle and returned sorted: fixed example faces."""
+    chosen = np.random.default_rng(seed).permutation(indices)[:n]
+    return np.sort(chosen)
+
+
+@torch.no_grad()
+def encode(vae: VAE, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Posterior means mu (N, latent_dim) on the CPU for uint8 or [0, 1] float images (N, 3, H, W)."""
+    device = next(vae.parameters()).device
+    out = []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start:start + batch_size].to(device)
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        out.append(vae.encode(x)[0].float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def decode(vae: VAE, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Mean images (N, 3, H, W) on [0, 1], on the CPU, for latents (N, latent_dim) on any device."""
+    device = next(vae.parameters()).device
+    return torch.cat([vae.decode(z[s:s + batch_size].to(device)).float().cpu()
+                      for s in range(0, z.shape[0], batch_size)])
+
+
+def encode_split(vae: VAE, data, split: str, n: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:
+    """Indices of up to `n` images of `split` (seeded choice) and their posterior means."""
+    idx = pick(data.split(split), n, seed)
+    return idx, encode(vae, images_tensor(data, idx))

@@ -1,0 +1,124 @@
+"""The latent-space edit methods of notebook 03, side by side: one unit direction per (target, method).
+
+Methods, each a unit direction towards "attribute present" (edit distances: see `directions`):
+- top_variance_dim: among the `top_k` most variable dims, the one most correlated with the attribute;
+- correlated_dim: the dim most correlated with the attribute among all;
+- mean_difference: mean latent with the attribute minus mean latent without;
+- boundary_normal: the unit normal of a linear classifier (logistic regression or linear SVM);
+- conditional_normal: boundary_normal with the normals of the most correlated attributes projected out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..models import VAE
+from ..models.classifier import AttributeClassifier
+from .amplify import attribute_correlations, best_dim, top_variance_dims
+from .classify import predict
+from .directions import (
+    DirectionEdit,
+    axis,
+    boundary_normal,
+    conditional,
+    correlated_attributes,
+    mean_difference,
+    shift_grid,
+    spread,
+)
+from .evaluate import edit_row, intended_add, score_edits
+from .latents import decode
+
+
+@dataclass(frozen=True)
+class Direction:
+    u: torch.Tensor  # (D,) unit vector towards "attribute present"
+    spread: float  # standard deviation of the encoded latents along u (diagnostic)
+    note: str = ""  # e.g. "dim 17 (r=+0.42)" or "orthogonal to Male, Young"
+    conditions: tuple[str, ...] = ()  # attributes whose boundaries the direction is orthogonal to
+
+
+def attribute_directions(mu: torch.Tensor, labels: np.ndarray, attr_names, targets, top_k: int,
+                         n_condition: int, boundary: str = "logistic", c: float = 1.0, seed: int = 0
+                         ) -> dict[str, dict[str, Direction]]:
+    """{target: {method: Direction}} fitted on encoded latents `mu` (N, D) with their 0/1 labels (N, 40);
+    `boundary` and `c` choose the linear classifier of the normals (see `directions.boundary_normal`)."""
+    d = mu.shape[1]
+    corr = attribute_correlations(mu, labels)
+    top = top_variance_dims(mu, top_k).numpy()
+    normals: dict[int, torch.Tensor] = {}
+
+    def normal(j: int) -> torch.Tensor:  # boundary normals are reused as conditions of other targets
+        if j not in normals:
+            normals[j] = boundary_normal(mu, labels[:, j], boundary, attr_names[j], seed, c)
+        return normals[j]
+
+    out = {}
+    for name in targets:
+        j = attr_names.index(name)
+        methods = {}
+        for method, among in (("top_variance_dim", top), ("correlated_dim", None)):
+            dim, r = best_dim(corr, j, among)
+            u = axis(dim, d, np.sign(r))
+            methods[method] = Direction(u, spread(mu, u), f"dim {dim} (r={r:+.2f})")
+        u = mean_difference(mu, labels[:, j], name)
+        methods["mean_difference"] = Direction(u, spread(mu, u))
+        methods["boundary_normal"] = Direction(normal(j), spread(mu, normal(j)), f"{boundary}, C={c:g}")
+        cond = correlated_attributes(labels, j, n_condition)
+        u = conditional(normal(j), torch.stack([normal(c) for c in cond]) if cond else torch.empty(0, d))
+        cond_names = tuple(attr_names[c] for c in cond)
+        methods["conditional_normal"] = Direction(u, spread(mu, u), "orthogonal to " + (", ".join(cond_names) or "-"),
+                                                  cond_names)
+        out[name] = methods
+    return out
+
+
+def direction_edits(directions: dict[str, dict[str, Direction]], scale: float) -> dict[str, DirectionEdit]:
+    """Slider edits named "<target>: <method>", strength in units of `scale` (see `latent_scale`)."""
+    return {f"{t}: {m}": DirectionEdit(d.u, scale) for t, methods in directions.items() for m, d in methods.items()}
+
+
+def direction_sweep(vae: VAE, z: torch.Tensor, directions: dict[str, dict[str, Direction]], distances,
+                    scale: float) -> tuple[torch.Tensor, list[str]]:
+    """Latents z (N, D) moved along every direction by every distance (in units of `scale`): images with one
+    grid row per (target, method, face), and the row labels."""
+    rows, labels = [], []
+    for target, methods in directions.items():
+        for method, d in methods.items():
+            rows.append(shift_grid(z, d.u * scale, distances))
+            labels += [f"{target}: {method}"] * z.shape[0]
+    return decode(vae, torch.cat(rows)), labels
+
+
+def direction_rows(directions: dict[str, dict[str, Direction]]) -> list[dict]:
+    """(target, method, note, spread) of every direction, for a printed table and the JSON."""
+    return [{"target": t, "method": m, "note": d.note, "spread": d.spread}
+            for t, methods in directions.items() for m, d in methods.items()]
+
+
+def evaluate_directions(ctx, vae: VAE, judge: AttributeClassifier, z: torch.Tensor, attr_names,
+                        directions: dict[str, dict[str, Direction]], distance: float, scale: float,
+                        notebook: str = "feature_amp") -> list[dict]:
+    """Move every latent of z (N, D) by `distance` * `scale` along each direction (towards the target where
+    the judge does not see it, away from it where it does) and score the edits with the judge.
+
+    Every method of a target also reports the judged change of the attributes its conditional direction
+    holds fixed ("watched"), so the table shows what conditioning bought."""
+    before = decode(vae, z)
+    judged = predict(judge, before, with_features=True)
+    rows = []
+    for target, methods in directions.items():
+        j = attr_names.index(target)
+        add = intended_add(judged[0][:, j])
+        sign = add.float() * 2 - 1  # +1 add, -1 remove
+        watched = max((d.conditions for d in methods.values()), key=len)
+        watch = [attr_names.index(a) for a in watched]
+        for method, d in methods.items():
+            z_after = z + (sign * distance * scale)[:, None] * d.u[None]
+            scores = score_edits(judge, j, before, decode(vae, z_after), z, z_after, add, judged, watch)
+            rows.append(edit_row(ctx, notebook, method, target, scores, distance=distance, note=d.note,
+                                 watched=", ".join(watched)))
+    return rows

@@ -1,0 +1,73 @@
+"""Attribute classifier: torchvision's ResNet18 for the 40 CelebA attributes, with its stem adapted to 64x64.
+
+The ImageNet stem (7x7 stride-2 conv + max-pool) would shrink a 64x64 face to 16x16 before the first
+residual stage; a 3x3 stride-1 conv without max-pool keeps 64x64 there, as CIFAR-style ResNets do.
+`width` scales every stage (64 = the standard ResNet18); CPU profiles use a narrower network because a
+full-width ResNet18 at 64x64 trains at only a few images per second on two cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import BasicBlock
+
+from ..errors import ConfigError
+
+RESNET18_WIDTH = 64
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    width: int = RESNET18_WIDTH  # channels of the first stage; stages have width, 2x, 4x, 8x
+    num_attributes: int = 40
+
+    def __post_init__(self) -> None:
+        if self.width < 4 or self.num_attributes < 1:
+            raise ConfigError(f"classifier width must be >= 4 and num_attributes >= 1, not {self}.")
+
+
+class AttributeClassifier(nn.Module):
+    """ResNet18 -> one logit per attribute. Input: float (B, 3, 64, 64) on [0, 1]."""
+
+    def __init__(self, cfg: ClassifierConfig = ClassifierConfig()):
+        super().__init__()
+        self.cfg = cfg
+        net = torchvision.models.resnet18(weights=None, num_classes=cfg.num_attributes)
+        if cfg.width != RESNET18_WIDTH:
+            _rescale(net, cfg.width, cfg.num_attributes)
+        net.conv1 = nn.Conv2d(3, cfg.width, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.net = net
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, 8 * width): the pooled output of the last stage, before the linear head."""
+        n = self.net
+        h = n.relu(n.bn1(n.conv1(x)))  # 64x64
+        h = n.layer4(n.layer3(n.layer2(n.layer1(h))))  # 64 -> 32 -> 16 -> 8
+        return torch.flatten(n.avgpool(h), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.fc(self.features(x))
+
+
+def _rescale(net: torchvision.models.ResNet, width: int, num_classes: int) -> None:
+    """Rebuild the stages of a torchvision ResNet18 with `width` channels in the first stage, initialised
+    as torchvision initialises its own (He init for convs, unit BatchNorm)."""
+    net.inplanes = width  # `_make_layer` reads and advances this, exactly as ResNet.__init__ does
+    net.bn1 = nn.BatchNorm2d(width)
+    net.layer1 = net._make_layer(BasicBlock, width, 2)
+    net.layer2 = net._make_layer(BasicBlock, 2 * width, 2, stride=2)
+    net.layer3 = net._make_layer(BasicBlock, 4 * width, 2, stride=2)
+    net.layer4 = net._make_layer(BasicBlock, 8 * width, 2, stride=2)
+    net.fc = nn.Linear(8 * width, num_classes)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
