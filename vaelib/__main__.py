@@ -1,0 +1,126 @@
+"""Command line: `python -m vaelib {run,train,synth,report,lab} ...` (`python -m vaelib run --help` for options).
+
+    run      the six notebooks into a run folder, then report.pdf and notebook PDFs (what `make demo` calls)
+    train    only the VAE training of notebook 01, for a GPU job without Jupyter
+    synth    generate the synthetic CelebA-format dataset (in parallel) before a run needs it
+    report   rebuild report.pdf and the notebook PDFs of an existing run folder
+    lab      register the `vae-celeba` kernel and start JupyterLab on notebooks/ (what `make lab` calls)
+
+User errors (bad parameter, missing data, a failing notebook) print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import PROFILES
+from .errors import VaelibError
+from .lab import DEFAULT_PORT
+
+
+def _run(args: argparse.Namespace) -> None:
+    from .pipeline import RunOptions, run_pipeline
+
+    opts = RunOptions(args.run_dir or f"runs/{args.profile}", args.profile, args.data, args.seed, args.device,
+                      args.celeba_root, args.force, tuple(filter(None, args.only.split(","))),
+                      documents=not args.no_documents)
+    result = run_pipeline(opts)
+    print(f"run folder: {result.run_dir} ({len(result.executed)} notebook(s) executed, "
+          f"{len(result.skipped)} complete and skipped)")
+    for path in result.documents:
+        print(f"  {path}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import train_from_cli
+
+    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, device=args.device)
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from .data import ensure_synthetic_celeba
+    from .run import data_dir, resolve_path
+
+    images = args.images or PROFILES[args.profile].data.synthetic_images
+    # The folder RunContext.load_data() looks in, so a later run reuses the images.
+    root = resolve_path(args.root) if args.root else data_dir() / f"synthetic-{images}"
+    print(ensure_synthetic_celeba(root, images, seed=0, workers=args.workers))  # runs always use seed 0
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .pipeline import build_documents
+    from .run import resolve_path
+
+    run_dir = resolve_path(args.run_dir)
+    if not (run_dir / "metrics").is_dir():
+        raise VaelibError(f"{run_dir} has no metrics/ folder; run `python -m vaelib run --run-dir {args.run_dir}` "
+                          f"first.")
+    for path in build_documents(run_dir):
+        print(path)
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from .lab import run_lab
+
+    return run_lab(args.port, open_browser=not args.no_browser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vaelib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    profiles = sorted(PROFILES)
+
+    run = sub.add_parser("run", help="run the notebooks, then build report.pdf and notebook PDFs")
+    run.add_argument("--profile", choices=profiles, default="demo", help="sizes of model, data, training")
+    run.add_argument("--run-dir", help="run folder (default runs/<profile>; relative = from the project root)")
+    run.add_argument("--data", choices=("synthetic", "celeba"), help="default: the profile's (full = celeba)")
+    run.add_argument("--celeba-root", default="", help="real CelebA folder (default $CELEBA_ROOT)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    run.add_argument("--force", action="store_true", help="re-run notebooks even when their outputs are complete")
+    run.add_argument("--only", default="", help="comma-separated notebooks, e.g. 01,02 (default all)")
+    run.add_argument("--no-documents", action="store_true", help="skip report.pdf and the notebook PDFs")
+    run.set_defaults(func=_run)
+
+    train = sub.add_parser("train", help="train the VAE of a run folder (notebook 01's training only)")
+    train.add_argument("--run-dir", required=True)
+    train.add_argument("--profile", choices=profiles, default="demo")
+    train.add_argument("--data", choices=("synthetic", "celeba"))
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=int, help="default: the profile's")
+    train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    train.set_defaults(func=_train)
+
+    synth = sub.add_parser("synth", help="generate the synthetic CelebA-format dataset")
+    synth.add_argument("--profile", choices=profiles, default="demo", help="its image count is the default")
+    synth.add_argument("--images", type=int, help="number of images (default: the profile's)")
+    synth.add_argument("--root", help="output folder (default: where runs look, $VAELIB_DATA/synthetic-N)")
+    synth.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    synth.set_defaults(func=_synth)
+
+    rep = sub.add_parser("report", help="build report.pdf and the notebook PDFs of a run folder")
+    rep.add_argument("--run-dir", default="runs/demo")
+    rep.set_defaults(func=_report)
+
+    lab = sub.add_parser("lab", help="JupyterLab on notebooks/ with the vae-celeba kernel")
+    lab.add_argument("--port", type=int, default=DEFAULT_PORT)
+    lab.add_argument("--no-browser", action="store_true", help="print the URL only (remote nodes)")
+    lab.set_defaults(func=_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status = args.func(args)
+    except VaelibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,411 @@
+"""Batch runner: the six notebooks under papermill into one run folder, then the report and notebook PDFs.
+
+    python -m vaelib run --profile demo --run-dir runs/demo
+
+Each notebook gets the common parameters (RUN_DIR, PROFILE, DATA, CELEBA_ROOT, SEED, DEVICE, INTERACTIVE=False,
+PROGRESS=False) merged with `configs/<profile>.json` ({"common": {...}, "<notebook>": {...}}), checked against
+its `parameters` cell before anything runs. The executed copy goes to RUN_DIR/<notebook>.ipynb and
+RUN_DIR/manifest.json records parameters, code revision, package versions, device and timings. A notebook
+whose executed copy finished cleanly from the same source with the same parameters and whose outputs exist is
+skipped unless `force`; once one notebook runs, every later one runs too, since they read what it wrote.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from . import report
+from .config import get_profile
+from .errors import ConfigError, VaelibError
+from .run import PROJECT_ROOT, resolve_path
+
+NOTEBOOKS = ("01_train_vae", "02_classifier", "03_feature_amp", "04_label_guidance", "05_identity_transfer", "06_bpd")
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+CONFIG_DIR = PROJECT_ROOT / "configs"
+# What each notebook must leave in RUN_DIR (docs/CONTRACT.md); a glob must match at least one file.
+EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "01_train_vae": ("checkpoints/last.pt", "checkpoints/best.pt", "metrics/train_history.json", "metrics/vae.json",
+                     "figures/loss_curves.pdf", "figures/reconstructions.png", "figures/interpolation.png",
+                     "figures/samples_temperature.png"),
+    "02_classifier": ("checkpoints/classifier.pt", "checkpoints/judge.pt", "metrics/classifier.json",
+                      "figures/classifier_accuracy.pdf"),
+    "03_feature_amp": ("metrics/feature_amp.json", "metrics/edit_eval_feature_amp.json", "figures/amp_*.png"),
+    "04_label_guidance": ("metrics/label_guidance.json", "metrics/edit_eval_label_guidance.json",
+                          "figures/guidance_*.png", "figures/guidance_lambda.pdf"),
+    "05_identity_transfer": ("metrics/identity_transfer.json", "figures/identity_*.png"),
+    "06_bpd": ("metrics/likelihood.json", "figures/iwae_vs_k.pdf"),
+}
+RUNNER_PARAMETERS = ("RUN_DIR", "PROFILE", "DATA", "CELEBA_ROOT", "SEED", "DEVICE", "INTERACTIVE", "PROGRESS")
+VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "papermill", "scikit-learn", "nbconvert")
+# The runner's own interpreter (jupyter_client maps a "python3" kernel to sys.executable), not whatever the
+# notebook metadata names: a fresh machine has no "vae-celeba" kernelspec registered.
+KERNEL = "python3"
+_NO_DEFAULT = object()  # a parameter whose default is not a literal: any value is accepted
+
+
+class NotebookFailedError(VaelibError):
+    """A notebook raised; the executed copy in the run folder shows the traceback."""
+
+
+@dataclass
+class RunOptions:
+    run_dir: str | Path
+    profile: str = "demo"
+    data: str | None = None  # None = the profile's data source
+    seed: int = 0
+    device: str = "auto"
+    celeba_root: str = ""  # "" = $CELEBA_ROOT
+    force: bool = False
+    only: tuple[str, ...] = ()  # names or number prefixes ("02"); empty = all
+    documents: bool = True  # report.pdf and notebook PDFs after the notebooks
+    notebooks: tuple[str, ...] = NOTEBOOKS
+    notebooks_dir: Path = NOTEBOOKS_DIR
+    config_dir: Path = CONFIG_DIR
+    expected_outputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EXPECTED_OUTPUTS)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    executed: list[str]
+    skipped: list[str]
+    documents: list[Path]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# parameters
+
+
+def select(notebooks: tuple[str, ...], only: tuple[str, ...]) -> list[str]:
+    """`only` entries are full names or their number prefix ("02"); order follows `notebooks`."""
+    if not only:
+        return list(notebooks)
+    chosen = set()
+    for item in only:
+        match = [n for n in notebooks if n == item or n.split("_", 1)[0] == item]
+        if not match:
+            raise ConfigError(f"--only {item!r} names no notebook; choose from {', '.join(notebooks)}.")
+        chosen.update(match)
+    return [n for n in notebooks if n in chosen]
+
+
+def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> dict[str, dict]:
+    """configs/<profile>.json -> {notebook: parameters} (its "common" section merged under each notebook's)."""
+    path = Path(config_dir) / f"{profile}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing; every profile needs a parameter file (it may hold {{}}).") from None
+    except ValueError as e:
+        raise ConfigError(f"{path} is not valid JSON: {e}.") from None
+    sections = {"description", "common", *notebooks}
+    for section, params in raw.items():
+        if section not in sections:
+            raise ConfigError(f"{path} has a section {section!r} that names no notebook; valid sections: "
+                              f"{', '.join(sorted(sections))}.")
+        if section == "description":
+            continue
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: section {section!r} must be an object of parameter names and values.")
+        runner_set = sorted(set(params) & set(RUNNER_PARAMETERS))
+        if runner_set:
+            raise ConfigError(f"{path}: {', '.join(runner_set)} in section {section!r} are set by the runner; "
+                              f"use the command-line options (python -m vaelib run --help) instead.")
+    return {nb: {**raw.get("common", {}), **raw.get(nb, {})} for nb in notebooks}
+
+
+def declared_parameters(path: Path) -> dict[str, object]:
+    """The notebook's parameters cell: name -> default value (papermill gives source text; literals only)."""
+    import papermill
+
+    found = papermill.inspect_notebook(str(path))
+    if not found:
+        raise ConfigError(f"{path} has no code cell tagged 'parameters'; see docs/CONTRACT.md.")
+    declared = {}
+    for name, info in found.items():
+        try:
+            declared[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            declared[name] = _NO_DEFAULT
+    return declared
+
+
+def _type_matches(value, default) -> bool:
+    if default is _NO_DEFAULT or default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))  # JSON has no tuples
+    return isinstance(value, type(default))
+
+
+def check_parameters(name: str, declared: dict[str, object], params: dict, source: str) -> None:
+    """Every parameter must be declared in the notebook's parameters cell, with the type of its default."""
+    for key, value in params.items():
+        if key not in declared:
+            raise ConfigError(f"{source} passes {key!r} to notebook {name}, whose parameters cell does not define "
+                              f"it; valid names: {', '.join(declared)}.")
+        default = declared[key]
+        if not _type_matches(value, default):
+            raise ConfigError(f"{source} passes {key}={value!r} ({type(value).__name__}) to notebook {name}, "
+                              f"but its default there is {default!r} ({type(default).__name__}).")
+
+
+def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
+    data = opts.data or get_profile(opts.profile).data.source
+    root = (opts.celeba_root or os.environ.get("CELEBA_ROOT", "")) if data == "celeba" else ""
+    return {
+        "RUN_DIR": str(run_dir),
+        "PROFILE": opts.profile,
+        "DATA": data,
+        "CELEBA_ROOT": str(Path(root).expanduser().resolve()) if root else "",
+        "SEED": opts.seed,
+        "DEVICE": opts.device,
+        "INTERACTIVE": False,
+        "PROGRESS": False,
+    }
+
+
+def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
+    """(name, source notebook, parameters) of each selected notebook, all validated before anything runs."""
+    get_profile(opts.profile)  # an unknown profile fails here, not inside the first notebook
+    config = load_config(opts.config_dir, opts.profile, opts.notebooks)
+    common = runner_parameters(opts, run_dir)
+    steps = []
+    for name in select(opts.notebooks, opts.only):
+        path = Path(opts.notebooks_dir) / f"{name}.ipynb"
+        if not path.is_file():
+            raise ConfigError(f"notebook {path} does not exist; the pipeline runs {', '.join(opts.notebooks)}.")
+        declared = declared_parameters(path)
+        check_parameters(name, declared, common, "the runner")
+        check_parameters(name, declared, config[name], str(Path(opts.config_dir) / f"{opts.profile}.json"))
+        steps.append((name, path, {**config[name], **common}))
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# manifest and completeness
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_state() -> dict:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True,
+                                  check=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None  # not a git checkout (an sdist, a copied folder): the manifest says unknown
+        return done.stdout.strip()
+
+    status = git("status", "--porcelain")
+    return {"revision": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_name(device: str) -> str:
+    """What DEVICE resolves to in the notebooks: "cpu" or the GPU's name."""
+    import torch
+
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return "cpu"
+    if not torch.cuda.is_available():
+        return f"{device} (not available)"
+    index = torch.device("cuda" if device == "auto" else device).index or 0
+    return torch.cuda.get_device_name(index)
+
+
+def read_manifest(run_dir: Path) -> dict:
+    path = run_dir / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        print(f"run: {path} is not valid JSON; starting a new manifest (every notebook re-runs)")
+        return {}
+
+
+def write_manifest(run_dir: Path, manifest: dict) -> None:
+    path = run_dir / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)  # atomic: an interrupted run never leaves half a manifest
+
+
+def missing_outputs(run_dir: Path, patterns: tuple[str, ...]) -> list[str]:
+    return [p for p in patterns if not any(run_dir.glob(p))]
+
+
+def _finished_cleanly(executed: Path) -> bool:
+    import nbformat
+
+    try:
+        meta = nbformat.read(executed, as_version=4).metadata.get("papermill", {})
+    except (OSError, ValueError):
+        return False
+    return bool(meta.get("end_time")) and not meta.get("exception")
+
+
+def source_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def is_complete(run_dir: Path, name: str, source: Path, params: dict, manifest: dict,
+                outputs: tuple[str, ...]) -> bool:
+    """Executed copy finished without error, from the same notebook source with the same parameters, and every
+    declared output exists. (Library changes are not detected: --force re-runs.)"""
+    entry = (manifest.get("notebooks") or {}).get(name, {})
+    return (entry.get("status") == "completed"
+            and entry.get("parameters") == json.loads(json.dumps(params))
+            and entry.get("source_sha256") == source_hash(source)
+            and _finished_cleanly(run_dir / f"{name}.ipynb")
+            and not missing_outputs(run_dir, outputs))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# execution
+
+
+def execute(name: str, source: Path, target: Path, params: dict) -> None:
+    """One notebook under papermill; kernel output streams to this process's stdout (one line per N steps)."""
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    try:
+        papermill.execute_notebook(str(source), str(target), parameters=params, kernel_name=KERNEL,
+                                   progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
+    except papermill.PapermillExecutionError as e:
+        raise NotebookFailedError(f"notebook {name} failed: {e.ename}: {e.evalue} "
+                                  f"(traceback in {target}).") from None
+    except DeadKernelError:
+        raise NotebookFailedError(f"notebook {name} failed: its kernel died (out of memory?); "
+                                  f"the cells that ran are in {target}.") from None
+
+
+def run_one(name: str, source: Path, params: dict, run_dir: Path, outputs: tuple[str, ...], entry: dict) -> None:
+    """Execute one notebook and record status, finish time and wall time in its manifest `entry`."""
+    t0 = time.perf_counter()
+    try:
+        execute(name, source, run_dir / f"{name}.ipynb", params)
+        lacking = missing_outputs(run_dir, outputs)
+        if lacking:
+            raise NotebookFailedError(f"notebook {name} finished but did not write {', '.join(lacking)} "
+                                      f"(its outputs in vaelib.pipeline.EXPECTED_OUTPUTS).")
+    except NotebookFailedError as e:
+        entry.update(status="failed", error=str(e), finished=_now(), wall_s=round(time.perf_counter() - t0, 1))
+        raise
+    entry.update(status="completed", finished=_now(), wall_s=round(time.perf_counter() - t0, 1))
+
+
+def run_notebooks(opts: RunOptions, run_dir: Path, steps, manifest: dict) -> tuple[list[str], list[str]]:
+    """Skip complete notebooks until the first one that needs to run; from there on run every one."""
+    executed, skipped = [], []
+    entries = manifest.setdefault("notebooks", {})
+    for i, (name, source, params) in enumerate(steps, 1):
+        tag = f"[{i}/{len(steps)}] {name}"
+        outputs = tuple(opts.expected_outputs.get(name, ()))
+        if not opts.force and not executed and is_complete(run_dir, name, source, params, manifest, outputs):
+            print(f"{tag}: complete with this source and these parameters, skipped (--force re-runs it)", flush=True)
+            skipped.append(name)
+            continue
+        print(f"{tag}: running", flush=True)
+        entries[name] = {"parameters": params, "source_sha256": source_hash(source), "status": "running",
+                         "started": _now()}
+        write_manifest(run_dir, manifest)
+        try:
+            run_one(name, source, params, run_dir, outputs, entries[name])
+        finally:
+            write_manifest(run_dir, manifest)
+        executed.append(name)
+        print(f"{tag}: done in {entries[name]['wall_s']:.1f} s", flush=True)
+    return executed, skipped
+
+
+def notebook_pdf(executed: Path, target: Path) -> Path:
+    """PDF of an executed notebook via nbconvert's LaTeX exporter, without the `interactive` (slider) cells."""
+    from nbconvert import PDFExporter
+    from nbconvert.exporters.pdf import LatexFailed
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = {"interactive"}
+    try:
+        pdf, _ = PDFExporter(config=config).from_filename(str(executed))
+    except LatexFailed as e:
+        raise report.ReportError(f"LaTeX failed on the PDF of {executed}: {report.first_tex_error(e.output)}.") \
+            from None
+    target.write_bytes(pdf)
+    return target
+
+
+def notebook_pdfs(run_dir: Path, notebooks: tuple[str, ...]) -> list[Path]:
+    """RUN_DIR/pdf/<notebook>.pdf for each executed notebook; an up-to-date PDF is kept."""
+    out = run_dir / "pdf"
+    out.mkdir(exist_ok=True)
+    pdfs = []
+    for name in notebooks:
+        executed, target = run_dir / f"{name}.ipynb", out / f"{name}.pdf"
+        if not executed.is_file():
+            continue
+        if not target.is_file() or target.stat().st_mtime < executed.stat().st_mtime:
+            print(f"pdf: {name}", flush=True)
+            notebook_pdf(executed, target)
+        pdfs.append(target)
+    return pdfs
+
+
+def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> list[Path]:
+    """report.pdf and notebook PDFs; without TeX one line says what to install and only the generated
+    LaTeX is written (a machine with TeX can build it later with `make report`)."""
+    run_dir = Path(run_dir).resolve()
+    missing = report.missing_tex_tools()
+    if missing:
+        report.write_generated(run_dir)
+        print(report.no_tex_message(missing), flush=True)
+        return []
+    return [report.build_report(run_dir), *notebook_pdfs(run_dir, notebooks)]
+
+
+def run_pipeline(opts: RunOptions) -> RunResult:
+    run_dir = resolve_path(opts.run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    steps = plan(opts, run_dir)
+    manifest = read_manifest(run_dir)
+    data = runner_parameters(opts, run_dir)["DATA"]
+    manifest.update(profile=opts.profile, data=data, seed=opts.seed, device=device_name(opts.device),
+                    device_setting=opts.device, git=git_state(), versions=package_versions(),
+                    started=_now(), finished=None)
+    write_manifest(run_dir, manifest)
+    executed, skipped = run_notebooks(opts, run_dir, steps, manifest)
+    manifest.update(finished=_now(), executed=executed, skipped=skipped)
+    write_manifest(run_dir, manifest)
+    documents = build_documents(run_dir, opts.notebooks) if opts.documents else []
+    return RunResult(run_dir, executed, skipped, documents)
