@@ -107,8 +107,8 @@ PROFILES: dict[str, Profile] = {
     "demo": Profile(
         "demo",
         ModelConfig(widths=(16, 32, 64, 128), blocks_per_stage=1, latent_dim=128, norm_groups=8),
-        TrainConfig(epochs=6, batch_size=64, lr=1e-3, kl_warmup_epochs=2, log_every=25),
-        DataConfig(synthetic_images=6000),
+        TrainConfig(epochs=5, batch_size=64, lr=1e-3, kl_warmup_epochs=2, log_every=25),
+        DataConfig(synthetic_images=4000),
     ),
     # The assignment's spec on a GPU node with real CelebA.
     "full": Profile("full", ModelConfig(), TrainConfig(compile=True), DataConfig(source="celeba")),
