@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -15,7 +16,7 @@ from conftest import needs_tex
 
 from vaelib import pipeline, report
 from vaelib.__main__ import main
-from vaelib.errors import ConfigError
+from vaelib.errors import ConfigError, DataError
 from vaelib.pipeline import NOTEBOOKS, NotebookFailedError, RunOptions, run_pipeline
 
 TINY = ("01_first", "02_second", "03_third")
@@ -169,9 +170,22 @@ def test_cli_user_error_is_one_line_and_exit_1(tmp_path, capsys):
 
 @pytest.mark.parametrize("profile", ["smoke", "demo", "full"])
 def test_profile_configs_match_the_notebooks(tmp_path, profile):
-    steps = pipeline.plan(RunOptions(tmp_path, profile=profile), tmp_path)
+    steps = pipeline.plan(RunOptions(tmp_path, profile=profile, data="synthetic"), tmp_path)
     assert [name for name, _, _ in steps] == list(NOTEBOOKS)
     assert all(params["PROFILE"] == profile and params["INTERACTIVE"] is False for _, _, params in steps)
+
+
+def test_missing_celeba_fails_before_running(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        pipeline.plan(RunOptions(tmp_path, profile="full", celeba_root=str(tmp_path / "nowhere")), tmp_path)
+
+
+def test_real_celeba_layout_is_accepted(tmp_path):
+    sample = Path(__file__).resolve().parents[2] / "shared" / "celeba_sample"
+    if not sample.is_dir():
+        pytest.skip("no CelebA sample next to the project")
+    steps = pipeline.plan(RunOptions(tmp_path, profile="full", celeba_root=str(sample)), tmp_path)
+    assert steps[0][2]["CELEBA_ROOT"] == str(sample) and steps[0][2]["DATA"] == "celeba"
 
 
 def test_select_by_prefix_or_name():

@@ -186,6 +186,10 @@ def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
     get_profile(opts.profile)  # an unknown profile fails here, not inside the first notebook
     config = load_config(opts.config_dir, opts.profile, opts.notebooks)
     common = runner_parameters(opts, run_dir)
+    if common["DATA"] == "celeba":
+        from .data import resolve_celeba_root
+
+        resolve_celeba_root(common["CELEBA_ROOT"] or None)  # a wrong path fails now, not after minutes of work
     steps = []
     for name in select(opts.notebooks, opts.only):
         path = Path(opts.notebooks_dir) / f"{name}.ipynb"
