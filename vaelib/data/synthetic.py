@@ -672,13 +672,13 @@ def generate_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: in
     names = [f"{i + 1:06d}.jpg" for i in range(num_images)]
     jobs = [(i, people[int(identity_of[i])], int(seed), str(base / "img_align_celeba" / names[i]))
             for i in range(num_images)]
-    bar = tqdm(total=num_images, desc="synthetic CelebA", unit="img", disable=not progress)
+    # tqdm wraps the iterator (its update() may return True, so it cannot be chained with `or`).
+    tqdm_args = dict(total=num_images, desc="synthetic CelebA", unit="img", disable=not progress)
     if workers > 1:
         with get_context("spawn").Pool(workers) as pool:  # spawn: safe next to torch threads, unlike fork
-            rows = [bar.update() or row for row in pool.imap(_make_image, jobs, chunksize=32)]
+            rows = list(tqdm(pool.imap(_make_image, jobs, chunksize=32), **tqdm_args))
     else:
-        rows = [bar.update() or _make_image(job) for job in jobs]
-    bar.close()
+        rows = [_make_image(job) for job in tqdm(jobs, **tqdm_args)]
 
     crlf = "\r\n"  # the official annotation files are CRLF throughout
     attr_lines = [str(num_images), " ".join(CELEBA_ATTRIBUTES) + " "]  # the official header ends in a space
