@@ -1,0 +1,10 @@
+"""vaelib: the library behind the vae-celeba notebooks.
+
+Modules, one job each: `config` (profiles, seeding, device), `data` (CelebA and synthetic faces as uint8
+crops), `models` (VAE, attribute classifier), `losses`, `train` (+ `checkpoint`), `likelihood` (bits/dim),
+`editing` (latent edits and their evaluation), `viz` / `vae_figures` / `widgets` (figures and sliders),
+`run` (a run folder), `pipeline` / `report` (batch run and LaTeX report), `lab` (JupyterLab).
+Submodules are imported explicitly (`from vaelib.train import train_vae`) so `import vaelib` stays cheap.
+"""
+
+__version__ = "0.1.0"
