@@ -191,8 +191,11 @@ def latex_table(rows: list[dict], columns: list[Column], caption: str, label: st
     spec = "".join(c.align for c in columns)
     header = " & ".join(rf"\textbf{{{escape_latex(c.header)}}}" for c in columns) + r" \\"
     body = [" & ".join(format_value(r[c.key]) if c.key in r else "--" for c in columns) + r" \\" for r in rows]
+    # Wide tables (the edit evaluation has a dozen columns) shrink instead of running off the page: a longtable
+    # cannot be scaled as a box.
+    size = r"{\footnotesize" if len(columns) <= 8 else r"{\scriptsize\setlength{\tabcolsep}{2.5pt}"
     return "\n".join([
-        r"{\footnotesize",
+        size,
         rf"\begin{{longtable}}{{{spec}}}",
         rf"\caption{{{caption}}}\label{{{label}}}\\",
         r"\toprule", header, r"\midrule", r"\endfirsthead",
