@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .data.pixels import to_float
 from .errors import ConfigError, VaelibError
 from .losses import kl_standard_normal
 
@@ -408,7 +409,7 @@ def _batches(images, batch_size: int, device: torch.device, progress: bool, desc
             chunk = images[i : i + batch_size]
             x = torch.from_numpy(np.ascontiguousarray(chunk)) if isinstance(chunk, np.ndarray) else chunk
             x = x.to(device, non_blocking=True)
-            yield x.float() / 255 if dtype == "uint8" else x.float()
+            yield to_float(x)
             bar.update(len(x))
 
 

@@ -18,17 +18,13 @@ import torch
 
 from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
 from .config import ModelConfig, TrainConfig, config_to_dict, model_config_from_dict
+from .data.pixels import to_float
 from .errors import TrainingDivergedError
 from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
 from .models import VAE, count_parameters
 
 # Train-config fields that may change between a run and its resume without changing the numbers.
 RESUMABLE_CHANGES = {"epochs", "log_every", "compile"}
-
-
-def to_float(batch_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) on any device -> float32 on [0, 1]; done on the device, after batching."""
-    return batch_u8.float().div_(255.0)
 
 
 def split_tensor(data, split: str, limit: int | None) -> torch.Tensor:

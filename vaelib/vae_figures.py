@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .train import to_float
+from .data.pixels import to_float
 
 
 def loss_curves(history: dict):

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data.pixels import to_float
 from ..errors import CheckpointError, ConfigError
 from ..models.classifier import AttributeClassifier, ClassifierConfig
 from .latents import images_tensor
@@ -55,7 +56,7 @@ def _train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, 
     order = torch.randperm(images.shape[0], generator=gen)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        x = images[idx].float().div_(255)
+        x = to_float(images[idx])
         flip = torch.rand(len(idx), generator=gen) < 0.5
         yield torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x), labels[idx]
 
@@ -109,7 +110,7 @@ def predict(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 
     probs, feats = [], []
     for start in range(0, images.shape[0], batch_size):
         x = images[start:start + batch_size].to(device)
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        x = to_float(x)
         h = model.features(x)
         probs.append(torch.sigmoid(model.net.fc(h)).cpu())
         if with_features:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
+from ..data.pixels import to_float
 from ..errors import ConfigError
 from ..models import VAE
 from ..models.classifier import AttributeClassifier
@@ -123,7 +124,7 @@ def essence_rows(vae: VAE, data, essences: Essences, n_show: int = 5) -> torch.T
     """Per essence: up to `n_show` of the images averaged (white where fewer) and the decoded essence."""
     rows = []
     for members, z in zip(essences.members, essences.z, strict=True):
-        shown = images_tensor(data, members[:n_show]).float() / 255
+        shown = to_float(images_tensor(data, members[:n_show]))
         pad = torch.ones(n_show - len(shown), *shown.shape[1:])
         rows += [shown, pad, decode(vae, z[None])]
     return torch.cat(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.pixels import to_float
 from ..models import VAE
 
 
@@ -26,7 +27,7 @@ def encode(vae: VAE, images: torch.Tensor, batch_size: int = 256) -> torch.Tenso
     out = []
     for start in range(0, images.shape[0], batch_size):
         x = images[start:start + batch_size].to(device)
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        x = to_float(x)
         out.append(vae.encode(x)[0].float().cpu())
     return torch.cat(out)
 
