@@ -15,7 +15,7 @@ import torch
 
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import ModelConfig, TrainConfig
-from vaelib.errors import CheckpointError, TrainingDivergedError
+from vaelib.errors import CheckpointError, ConfigError, TrainingDivergedError
 from vaelib.train import Trainer
 
 TINY = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
@@ -70,17 +70,24 @@ def test_rerun_after_kill_9_ends_bit_identical(tmp_path):
     assert not list(killed.glob("*.tmp")), "no temp files left behind"
 
 
-def test_fast_path_matches_plain_path_on_the_same_batch():
+@pytest.mark.parametrize("fast", [True, None], ids=["bf16+channels_last", "device-default"])
+def test_fast_path_matches_plain_path_on_the_same_batch(fast):
     x = tiny_data(16, 0).float() / 255
     plain = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=False)
-    fast = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=True)  # bf16 autocast + channels_last
-    assert all(torch.equal(p, q) for p, q in zip(plain.model.parameters(), fast.model.parameters(), strict=True))
-    torch.manual_seed(0)
-    a = plain.losses(x, beta=1.0)
-    torch.manual_seed(0)
-    b = fast.losses(x, beta=1.0)
+    other = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=fast)
+    assert all(torch.equal(p, q) for p, q in zip(plain.model.parameters(), other.model.parameters(), strict=True))
+
+    def losses_and_gradient(trainer):
+        torch.manual_seed(0)  # the same reparameterisation noise
+        parts = trainer.losses(x, beta=1.0)
+        parts["loss"].backward()
+        return parts, torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
+
+    (a, grad_a), (b, grad_b) = losses_and_gradient(plain), losses_and_gradient(other)
     for k in ("loss", "recon", "kl"):
         assert torch.isclose(a[k], b[k], rtol=2e-2, atol=0.05), (k, a[k].item(), b[k].item())
+    # The update direction, not just the loss, must agree within bf16 rounding.
+    assert torch.nn.functional.cosine_similarity(grad_a, grad_b, dim=0) > 0.99
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -126,3 +133,25 @@ def test_resume_may_extend_epochs_but_not_change_lr(tmp_path):
     with pytest.raises(CheckpointError, match="lr"):
         Trainer(TINY, TrainConfig(epochs=3, batch_size=16, lr=0.5), torch.device("cpu")).fit(
             data[:32], data[32:], tmp_path, **fit)
+
+
+def test_batch_size_override_scales_the_learning_rate_by_its_square_root(tmp_path):
+    from vaelib.config import get_profile, with_batch_size
+    from vaelib.run import setup_run
+
+    base = get_profile("demo").train  # batch 64 at lr 1e-3
+    assert with_batch_size(base, 256).lr == pytest.approx(2 * base.lr)
+    assert with_batch_size(base, 16).lr == pytest.approx(base.lr / 2)
+    ctx = setup_run(str(tmp_path / "run"), "demo", device="cpu", batch_size=256)
+    assert (ctx.profile.train.batch_size, ctx.profile.train.lr) == (256, pytest.approx(2 * base.lr))
+    with pytest.raises(ConfigError, match="batch_size must be a positive number"):
+        setup_run(str(tmp_path / "run"), "demo", device="cpu", batch_size=0)
+
+
+def test_resuming_at_another_batch_size_is_a_clear_error(tmp_path):
+    data = tiny_data(48, 2)
+    Trainer(TINY, TrainConfig(epochs=1, batch_size=16), torch.device("cpu")).fit(
+        data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+    with pytest.raises(CheckpointError, match=r"batch_size: checkpoint 16 vs requested 8"):
+        Trainer(TINY, TrainConfig(epochs=2, batch_size=8), torch.device("cpu")).fit(
+            data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)

@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .train import train_from_cli
 
-    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, device=args.device)
+    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device)
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", choices=("synthetic", "celeba"))
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=int, help="default: the profile's")
+    train.add_argument("--batch-size", type=int,
+                       help="default: the profile's; the learning rate scales with its square root")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     train.set_defaults(func=_train)
 

@@ -7,6 +7,7 @@ assignment's spec on a GPU). Notebooks and the CLI pick a profile and may overri
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -57,7 +58,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. `lr` is for `batch_size`; scale it linearly with the batch (see README)."""
+    """Optimisation settings. `lr` belongs to `batch_size`: change both with `with_batch_size`."""
 
     epochs: int = 50
     batch_size: int = 256
@@ -131,6 +132,18 @@ def override(config, **changes):
             f"unknown {type(config).__name__} field(s) {unknown}; valid fields: {', '.join(sorted(names))}."
         )
     return dataclasses.replace(config, **changes)
+
+
+def with_batch_size(train: TrainConfig, batch_size: int) -> TrainConfig:
+    """`train` at another batch size, its learning rate scaled by the square-root rule for Adam.
+
+    lr' = lr * sqrt(batch_size' / batch_size) keeps Adam's update noise about constant (Malladi et al., "On the
+    SDEs and Scaling Rules for Adaptive Gradient Algorithms", NeurIPS 2022); the linear rule of SGD would
+    overshoot at large batches. The KL warm-up is counted in epochs, so it needs no change.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive number of images, not {batch_size}.")
+    return override(train, batch_size=batch_size, lr=train.lr * math.sqrt(batch_size / train.batch_size))
 
 
 def set_seed(seed: int) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import Profile, get_profile, override, resolve_device, set_seed
+from .config import Profile, get_profile, override, resolve_device, set_seed, with_batch_size
 from .errors import MissingPrerequisiteError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -113,12 +113,17 @@ def setup_run(
     progress: bool = True,
     **train_overrides,
 ) -> RunContext:
-    """Build the context from a notebook's parameters: picks the profile, applies overrides, seeds."""
+    """Build the context from a notebook's parameters: picks the profile, applies overrides, seeds.
+
+    A `batch_size` override also rescales the learning rate (`config.with_batch_size`).
+    """
     prof = get_profile(profile)
     if data is not None:
         prof = override(prof, data=override(prof.data, source=data))
     # The notebook's SEED drives training too, so one parameter fixes the whole run.
-    prof = override(prof, train=override(prof.train, seed=seed, **train_overrides))
+    batch_size = train_overrides.pop("batch_size", None)
+    train = override(prof.train, seed=seed, **train_overrides)
+    prof = override(prof, train=train if batch_size is None else with_batch_size(train, batch_size))
     set_seed(seed)
     ctx = RunContext(resolve_path(run_dir), prof, resolve_device(device), seed, interactive, progress,
                      celeba_root or None)

@@ -3,14 +3,15 @@ atomic checkpoints, and exact resume after a crash.
 
 Resume is exact because every epoch reseeds its own randomness (data order, flips, reparameterisation
 noise) from (seed, epoch): a run restarted from the end-of-epoch checkpoint replays the same numbers.
-On CUDA the fast path is on: bf16 autocast, channels_last, fused Adam and optionally torch.compile.
+On CUDA the fast path is on: bf16 autocast, channels_last, fused Adam and optionally torch.compile; on a
+CPU with hardware bf16 (AVX512-BF16 or AMX) training runs under bf16 autocast too.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
 from .config import ModelConfig, TrainConfig, config_to_dict, model_config_from_dict
-from .data.pixels import to_float
+from .data.batches import device_batches
 from .errors import TrainingDivergedError
 from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
 from .models import VAE, count_parameters
@@ -33,22 +34,13 @@ def split_tensor(data, split: str, limit: int | None) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(data.images[idx]))
 
 
-def device_batches(images: torch.Tensor, batch_size: int, generator: torch.Generator, train: bool
-                   ) -> Iterator[torch.Tensor]:
-    """Float batches from a uint8 tensor that already lives on the training device.
-
-    Training batches follow a fresh permutation and get random horizontal flips, both drawn from
-    `generator` on the device; no DataLoader workers or JPEG decoding per step.
-    """
-    n = images.shape[0]
-    order = torch.randperm(n, generator=generator, device=images.device) if train else None
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size] if train else slice(start, start + batch_size)
-        x = to_float(images[idx])
-        if train:
-            flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
-            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-        yield x
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware, so that bf16 autocast is a speed-up, not an emulation."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
 
 
 class Trainer:
@@ -57,11 +49,14 @@ class Trainer:
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device,
                  fast: bool | None = None):
         self.model_cfg, self.cfg, self.device = model_cfg, train_cfg, device
-        # fast=None picks per device: channels_last everywhere (oneDNN and cuDNN both prefer NHWC convs; about
-        # 1.5-2x on CPU) and bf16 autocast on CUDA only (CPUs without AMX run bf16 slower). fast=False is the
-        # plain fp32 NCHW path; fast=True forces both, which the equivalence test uses on CPU.
-        self.bf16 = device.type == "cuda" if fast is None else fast
-        self.channels_last = True if fast is None else fast
+        # fast=None picks per device (benchmarks/RESULTS.md has the CPU measurements):
+        # - bf16 autocast wherever the hardware computes in bf16: CUDA, and CPUs with AVX512-BF16 or AMX, where
+        #   oneDNN's bf16 convolutions run ~2x fp32 (elsewhere bf16 is emulated and slower than fp32);
+        # - channels_last on CUDA only: on CPU it gains <10% in fp32 and loses in bf16, where GroupNorm's NHWC
+        #   bf16 kernel is ~5x slower than its NCHW one.
+        # fast=False is the plain fp32 NCHW path; fast=True forces both, which the equivalence test uses on CPU.
+        self.bf16 = native_bf16(device) if fast is None else fast
+        self.channels_last = device.type == "cuda" if fast is None else fast
         torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
         self.model = VAE(model_cfg).to(device)
         if self.channels_last:
@@ -219,6 +214,8 @@ def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = pr
         "val_images": int(val_u8.shape[0]),
         "best_val_loss": trainer.best_val,
         "device": str(ctx.device),
+        "bf16_autocast": trainer.bf16,
+        "channels_last": trainer.channels_last,
         "images_per_s": history["epochs"][-1]["images_per_s"] if history["epochs"] else None,
     })
     return history
@@ -234,9 +231,9 @@ def load_vae(ctx, which: str = "best") -> VAE:
 
 
 def train_from_cli(run_dir: str, profile: str, data: str | None, seed: int, epochs: int | None,
-                   device: str = "auto", progress: bool = True) -> dict:
+                   batch_size: int | None = None, device: str = "auto", progress: bool = True) -> dict:
     from .run import setup_run
 
-    overrides = {} if epochs is None else {"epochs": epochs}
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v is not None}
     ctx = setup_run(run_dir, profile, data, seed, device, progress=progress, **overrides)
     return train_vae(ctx)

@@ -8,7 +8,7 @@ edits. Scoring an edit with the network it was optimised against would reward ad
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data.batches import batch_indices, random_hflip
 from ..data.pixels import to_float
 from ..errors import CheckpointError, ConfigError
 from ..models.classifier import AttributeClassifier, ClassifierConfig
@@ -50,17 +51,6 @@ def disjoint_halves(indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return np.sort(shuffled[:half]), np.sort(shuffled[half:])
 
 
-def _train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, gen: torch.Generator
-                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled float batches on [0, 1] with random horizontal flips (faces are left-right symmetric)."""
-    order = torch.randperm(images.shape[0], generator=gen)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        x = to_float(images[idx])
-        flip = torch.rand(len(idx), generator=gen) < 0.5
-        yield torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x), labels[idx]
-
-
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: ClassifierConfig,
                      training: ClassifierTraining, device: torch.device,
                      log: Callable[[str], None] = print) -> tuple[AttributeClassifier, list[dict]]:
@@ -86,8 +76,9 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
     for epoch in range(1, training.epochs + 1):
         model.train()
         start, total, seen = time.perf_counter(), 0.0, 0
-        for x, y in _train_batches(images, y_all, training.batch_size, gen):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        for idx in batch_indices(len(images), training.batch_size, gen, shuffle=True):
+            x = random_hflip(to_float(images[idx]), gen).to(device, non_blocking=True)
+            y = y_all[idx].to(device, non_blocking=True)
             loss = F.binary_cross_entropy_with_logits(model(x), y, pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
