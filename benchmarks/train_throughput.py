@@ -11,6 +11,7 @@ Prints the median images/s over several timed windows after warm-up, the ratio, 
 TFLOP/s, MFU and peak memory. Usage:
     python benchmarks/train_throughput.py --profile full --device cpu --steps 3 --windows 3
     python benchmarks/train_throughput.py --profile full --device cuda --batch-size 256 --compile
+    python benchmarks/train_throughput.py --profile full --device cpu --batch-size 32 --variants
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from torchvision import transforms
 
 from vaelib.config import get_profile, override
 from vaelib.data import CROP_BOX, ensure_synthetic_celeba
-from vaelib.run import data_dir
 from vaelib.data.batches import device_batches
+from vaelib.run import data_dir
 from vaelib.train import Trainer, split_tensor
 
 CELEBA_TRAIN_IMAGES = 162_770
@@ -108,18 +109,21 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--workers", type=int, default=4, help="DataLoader workers of the seed pipeline")
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    ap.add_argument("--variants", action="store_true",
+                    help="also time fp32/bf16 x NCHW/channels_last, eager and compiled (where a speed-up comes from)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM)")
     args = ap.parse_args()
 
     device = torch.device(args.device)
     profile = get_profile(args.profile)
+    train_cfg = override(profile.train, compile=False)  # compiled only where asked for, below
     root = ensure_synthetic_celeba(data_dir() / f"synthetic-{args.images}", args.images, progress=False)
     print(f"{args.profile} profile on {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}),"
           f" torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
 
     # (a) seed-equivalent: fp32, batch 32, JPEG decoding in DataLoader workers.
-    seed_trainer = Trainer(profile.model, override(profile.train, batch_size=32), device, fast=False)
+    seed_trainer = Trainer(profile.model, override(train_cfg, batch_size=32), device, bf16=False, channels_last=False)
     loader = DataLoader(JpegFaces(root / "img_align_celeba"), batch_size=32, shuffle=True, drop_last=True,
                         num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=True)
     seed_rates = timed_windows(make_step(seed_trainer, device), endless(lambda: iter(loader)), 32,
@@ -128,36 +132,43 @@ def main() -> None:
     print(f"(a) seed-equivalent (JPEG + DataLoader, fp32, batch 32): {seed:,.1f} images/s")
     del seed_trainer
 
-    # (b) this project's data path: the uint8 tensor on the device, batched there. Measured twice: in plain
-    # fp32 NCHW (what the data path alone gains) and with the per-device defaults (bf16 where native,
-    # channels_last and fused Adam on CUDA), which is what training uses.
+    # (b) this project's data path: the uint8 tensor on the device, batched there. Measured in plain fp32 NCHW
+    # (what the data path alone gains) and with the trainer's per-device defaults (bf16 where native,
+    # channels_last and fused Adam on CUDA), which is what training uses; --variants adds the other settings.
     from vaelib.data import load_celeba64
 
     data = load_celeba64(root, cache_dir=data_dir() / "cache", progress=False)
     images = split_tensor(data, "train", None).to(device)
-    tcfg = override(profile.train, batch_size=args.batch_size, compile=args.compile)
     gen = torch.Generator(device=device).manual_seed(0)
-    rates = {}
-    for label, fast_flag in (("data path only (fp32, NCHW)", False), ("fast path (defaults)", None)):
-        trainer = Trainer(profile.model, tcfg, device, fast=fast_flag)
+    variants = [("data path only", False, False, False), ("fast path (trainer defaults)", None, None, args.compile)]
+    if args.variants:
+        variants += [("variant", bf16, cl, compiled) for bf16, cl, compiled in (
+            (False, True, False), (True, True, False), (True, False, False), (True, True, True), (True, False, True))]
+    for label, bf16, channels_last, compiled in variants:
+        trainer = Trainer(profile.model, override(train_cfg, batch_size=args.batch_size), device, bf16, channels_last)
+        if compiled:  # set here rather than via TrainConfig.compile so that it can be measured on a CPU too
+            trainer.step_model = torch.compile(trainer.model)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        rates[label] = statistics.median(timed_windows(
+        rate = statistics.median(timed_windows(
             make_step(trainer, device), endless(lambda: device_batches(images, args.batch_size, gen, train=True)),
             args.batch_size, args.warmup, args.steps, args.windows, device))
         print(f"(b) {label}: uint8 on device, batch {args.batch_size}, bf16={trainer.bf16}, "
-              f"channels_last={trainer.channels_last}, compile={args.compile and device.type == 'cuda'}: "
-              f"{rates[label]:,.1f} images/s ({rates[label] / seed:.2f}x seed)")
-    fast, fast_trainer = rates[label], trainer
+              f"channels_last={trainer.channels_last}, compiled={compiled}: {rate:,.1f} images/s "
+              f"({rate / seed:.2f}x seed)")
+        if label.startswith("fast path"):
+            fast = rate
+            peak_gib = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+        del trainer  # before the next variant allocates, so each peak is its own
     print(f"ratio fast / seed: {fast / seed:.2f}x")
-    flops = flops_per_image(fast_trainer, device)
+    flops = flops_per_image(Trainer(profile.model, train_cfg, device, bf16=False, channels_last=False), device)
     print(f"model: {flops / 1e9:.2f} GFLOP per image per training step (forward + backward)")
     print(f"projected epoch of {CELEBA_TRAIN_IMAGES:,} images: {CELEBA_TRAIN_IMAGES / fast:,.0f} s; "
           f"50 epochs: {50 * CELEBA_TRAIN_IMAGES / fast / 60:,.1f} min")
     if device.type == "cuda":
         tflops = fast * flops / 1e12
         print(f"achieved {tflops:.1f} TFLOP/s, MFU {100 * tflops / args.peak_tflops:.1f}% of "
-              f"{args.peak_tflops:.0f} TFLOP/s; peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB "
+              f"{args.peak_tflops:.0f} TFLOP/s; peak memory {peak_gib:.1f} GiB "
               f"at batch {args.batch_size}")
 
 

@@ -31,9 +31,9 @@ def test_training_epoch_visits_every_image_once_with_flips():
 
 def test_training_batches_are_a_function_of_the_seed():
     images = _images()
-    same = zip(_epoch(images, seed=3), _epoch(images, seed=3))
+    same = zip(_epoch(images, seed=3), _epoch(images, seed=3), strict=True)
     assert all(torch.equal(a, b) for a, b in same)
-    assert not all(torch.equal(a, b) for a, b in zip(_epoch(images, seed=3), _epoch(images, seed=4)))
+    assert not all(torch.equal(a, b) for a, b in zip(_epoch(images, seed=3), _epoch(images, seed=4), strict=True))
 
 
 def test_evaluation_batches_are_in_order_and_unflipped():

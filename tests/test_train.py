@@ -70,11 +70,12 @@ def test_rerun_after_kill_9_ends_bit_identical(tmp_path):
     assert not list(killed.glob("*.tmp")), "no temp files left behind"
 
 
-@pytest.mark.parametrize("fast", [True, None], ids=["bf16+channels_last", "device-default"])
-def test_fast_path_matches_plain_path_on_the_same_batch(fast):
+@pytest.mark.parametrize("bf16, channels_last", [(True, True), (True, False), (None, None)],
+                         ids=["bf16+channels_last", "bf16", "device-default"])
+def test_fast_path_matches_plain_path_on_the_same_batch(bf16, channels_last):
     x = tiny_data(16, 0).float() / 255
-    plain = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=False)
-    other = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), fast=fast)
+    plain = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), bf16=False, channels_last=False)
+    other = Trainer(TINY, TrainConfig(seed=5), torch.device("cpu"), bf16=bf16, channels_last=channels_last)
     assert all(torch.equal(p, q) for p, q in zip(plain.model.parameters(), other.model.parameters(), strict=True))
 
     def losses_and_gradient(trainer):

@@ -47,22 +47,23 @@ class Trainer:
     """Owns model, optimiser and the per-step loss; `fit` runs epochs and checkpoints them."""
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device,
-                 fast: bool | None = None):
+                 bf16: bool | None = None, channels_last: bool | None = None):
         self.model_cfg, self.cfg, self.device = model_cfg, train_cfg, device
-        # fast=None picks per device (benchmarks/RESULTS.md has the CPU measurements):
+        # None picks per device (benchmarks/RESULTS.md has the CPU measurements):
         # - bf16 autocast wherever the hardware computes in bf16: CUDA, and CPUs with AVX512-BF16 or AMX, where
         #   oneDNN's bf16 convolutions run ~2x fp32 (elsewhere bf16 is emulated and slower than fp32);
         # - channels_last on CUDA only: on CPU it gains <10% in fp32 and loses in bf16, where GroupNorm's NHWC
         #   bf16 kernel is ~5x slower than its NCHW one.
-        # fast=False is the plain fp32 NCHW path; fast=True forces both, which the equivalence test uses on CPU.
-        self.bf16 = native_bf16(device) if fast is None else fast
-        self.channels_last = device.type == "cuda" if fast is None else fast
+        # bf16=False, channels_last=False is the plain fp32 NCHW path the equivalence test compares against.
+        self.bf16 = native_bf16(device) if bf16 is None else bf16
+        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
         self.model = VAE(model_cfg).to(device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr,
                                           weight_decay=train_cfg.weight_decay, fused=device.type == "cuda")
+        # Compiling pays on CUDA only: on the 2-core CPU it cost ~2 min and ran slower than eager bf16.
         self.step_model = torch.compile(self.model) if (train_cfg.compile and device.type == "cuda") else self.model
         self.perceptual = VGGPerceptual(train_cfg.vgg_weights).to(device) if train_cfg.perceptual_weight > 0 else None
         self.epoch = 0  # completed epochs
