@@ -10,7 +10,8 @@
 Prints the median images/s over several timed windows after warm-up, the ratio, and on CUDA the achieved
 TFLOP/s, MFU and peak memory. Usage:
     python benchmarks/train_throughput.py --profile full --device cpu --steps 3 --windows 3
-    python benchmarks/train_throughput.py --profile full --device cuda --batch-size 256 --compile
+    python benchmarks/train_throughput.py --profile full --device cuda --batch-size 256 --compile \
+        --images 20000 --epoch-images 162770
     python benchmarks/train_throughput.py --profile full --device cpu --batch-size 32 --variants
 """
 
@@ -99,6 +100,18 @@ def flops_per_image(trainer: Trainer, device: torch.device) -> float:
     return counter.get_total_flops() / 2
 
 
+def time_epoch(profile, train_cfg, images: torch.Tensor, n_images: int, device: torch.device) -> None:
+    """One real `Trainer.train_epoch` (grad clipping, loss logging and all) over `n_images` images."""
+    trainer = Trainer(profile.model, override(train_cfg, epochs=1), device)
+    # Warm-up ending in the epoch's partial last batch, so that torch.compile has seen both batch shapes.
+    warmup = 4 * train_cfg.batch_size + n_images % train_cfg.batch_size
+    trainer.train_epoch(images[:warmup], progress=False, log=lambda _: None)
+    epoch_images = images.repeat(-(-n_images // images.shape[0]), 1, 1, 1)[:n_images]
+    row = trainer.train_epoch(epoch_images, progress=False, log=lambda _: None)
+    print(f"one training epoch of {n_images:,} images: {row['seconds']:,.1f} s ({row['images_per_s']:,.0f} images/s)"
+          f"; 50 epochs: {50 * row['seconds'] / 60:,.1f} min")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full")
@@ -112,6 +125,9 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile the fast path")
     ap.add_argument("--variants", action="store_true",
                     help="also time fp32/bf16 x NCHW/channels_last, eager and compiled (where a speed-up comes from)")
+    ap.add_argument("--epoch-images", type=int, default=0,
+                    help=f"also time one whole training epoch of this many images (GPU: {CELEBA_TRAIN_IMAGES}, "
+                         "CelebA's train split; the loaded images are repeated to that count)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM)")
     args = ap.parse_args()
 
@@ -125,7 +141,7 @@ def main() -> None:
     # (a) seed-equivalent: fp32, batch 32, JPEG decoding in DataLoader workers.
     seed_trainer = Trainer(profile.model, override(train_cfg, batch_size=32), device, bf16=False, channels_last=False)
     loader = DataLoader(JpegFaces(root / "img_align_celeba"), batch_size=32, shuffle=True, drop_last=True,
-                        num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=True)
+                        num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
     seed_rates = timed_windows(make_step(seed_trainer, device), endless(lambda: iter(loader)), 32,
                                args.warmup, args.steps, args.windows, device)
     seed = statistics.median(seed_rates)
@@ -170,6 +186,9 @@ def main() -> None:
         print(f"achieved {tflops:.1f} TFLOP/s, MFU {100 * tflops / args.peak_tflops:.1f}% of "
               f"{args.peak_tflops:.0f} TFLOP/s; peak memory {peak_gib:.1f} GiB "
               f"at batch {args.batch_size}")
+    if args.epoch_images:
+        time_epoch(profile, override(train_cfg, batch_size=args.batch_size, compile=args.compile), images,
+                   args.epoch_images, device)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def native_bf16(device: torch.device) -> bool:
     """Whether `device` computes bf16 in hardware, so that bf16 autocast is a speed-up, not an emulation."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
+    if device.type == "cpu":  # torch has no public query for this; these helpers exist in the pinned torch
         return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     return False
 
