@@ -18,6 +18,7 @@ TFLOP/s, MFU and peak memory. Usage:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -134,7 +135,8 @@ def main() -> None:
     device = torch.device(args.device)
     profile = get_profile(args.profile)
     train_cfg = override(profile.train, compile=False)  # compiled only where asked for, below
-    root = ensure_synthetic_celeba(data_dir() / f"synthetic-{args.images}", args.images, progress=False)
+    root = ensure_synthetic_celeba(data_dir() / f"synthetic-{args.images}", args.images, progress=False,
+                                   workers=os.cpu_count() or 1)
     print(f"{args.profile} profile on {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}),"
           f" torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
 
