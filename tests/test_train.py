@@ -156,3 +156,12 @@ def test_resuming_at_another_batch_size_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match=r"batch_size: checkpoint 16 vs requested 8"):
         Trainer(TINY, TrainConfig(epochs=2, batch_size=8), torch.device("cpu")).fit(
             data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+
+
+def test_resuming_in_another_precision_says_so(tmp_path):
+    data, messages = tiny_data(48, 2), []
+    Trainer(TINY, TrainConfig(epochs=1, batch_size=16), torch.device("cpu"), bf16=True).fit(
+        data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+    Trainer(TINY, TrainConfig(epochs=2, batch_size=16), torch.device("cpu"), bf16=False).fit(
+        data[:32], data[32:], tmp_path, progress=False, log=messages.append)
+    assert any("trained with bf16 autocast and this device continues without it" in m for m in messages), messages

@@ -154,6 +154,7 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best_val": self.best_val,
+            "bf16": self.bf16,
             "history": self.history,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -177,8 +178,14 @@ class Trainer:
         """Train until `cfg.epochs` completed epochs, resuming from checkpoint_dir/last.pt if present."""
         last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
         if last.exists():
-            self.load_state(load_checkpoint(last, map_location=self.device, kind="vae"), last)
+            state = load_checkpoint(last, map_location=self.device, kind="vae")
+            self.load_state(state, last)
             log(f"resuming from {last} after epoch {self.epoch}")
+            if state.get("bf16", self.bf16) != self.bf16:
+                # Allowed (the weights are the same kind), but the exact-resume promise holds per precision.
+                log(f"note: {last} was trained {'with' if state['bf16'] else 'without'} bf16 autocast and this "
+                    f"device continues {'with' if self.bf16 else 'without'} it, so the result will differ slightly "
+                    "from an uninterrupted run.")
         train_images, val_images = train_images.to(self.device), val_images.to(self.device)
         while self.epoch < self.cfg.epochs:
             row = self.train_epoch(train_images, progress, log)
