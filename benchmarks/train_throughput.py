@@ -32,8 +32,9 @@ from torchvision import transforms
 from vaelib.config import get_profile, override
 from vaelib.data import CROP_BOX, ensure_synthetic_celeba
 from vaelib.data.batches import device_batches
+from vaelib.data.pixels import images_tensor
 from vaelib.run import data_dir
-from vaelib.train import Trainer, split_tensor
+from vaelib.train import Trainer
 
 CELEBA_TRAIN_IMAGES = 162_770
 
@@ -156,7 +157,7 @@ def main() -> None:
     from vaelib.data import load_celeba64
 
     data = load_celeba64(root, cache_dir=data_dir() / "cache", progress=False)
-    images = split_tensor(data, "train", None).to(device)
+    images = images_tensor(data, data.split("train")).to(device)
     gen = torch.Generator(device=device).manual_seed(0)
     variants = [("data path only", False, False, False), ("fast path (trainer defaults)", None, None, args.compile)]
     if args.variants:

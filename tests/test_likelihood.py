@@ -19,12 +19,12 @@ from vaelib.likelihood import (
     evaluate_bounds,
     evaluate_vae,
     fit_pixel_sigma,
-    gaussian_log_density,
     harmonic_mean,
     reconstruction_stats,
     resolve_log_sigma,
     sigma1_continuous_nats_per_dim,
 )
+from vaelib.losses import gaussian_log_density
 from vaelib.models import VAE
 
 GRID = torch.arange(256, dtype=torch.float32) / 255  # the 256 values of an 8-bit pixel on [0, 1]

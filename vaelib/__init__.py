@@ -3,7 +3,8 @@
 Modules, one job each: `config` (profiles, seeding, device), `data` (CelebA and synthetic faces as uint8
 crops), `models` (VAE, attribute classifier), `losses`, `train` (+ `checkpoint`), `likelihood` (bits/dim),
 `editing` (latent edits and their evaluation), `viz` / `vae_figures` / `widgets` (figures and sliders),
-`run` (a run folder), `pipeline` / `report` (batch run and LaTeX report), `lab` (JupyterLab).
+`run` (a run folder), `pipeline` / `report` (batch run and LaTeX report), `lab` (JupyterLab), `atomic`
+(files written all-or-nothing).
 Submodules are imported explicitly (`from vaelib.train import train_vae`) so `import vaelib` stays cheap.
 """
 

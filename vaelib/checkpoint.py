@@ -6,31 +6,19 @@ read it without unpickling arbitrary objects.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .errors import CheckpointError
 
 FORMAT_VERSION = 1
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then `os.replace`: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({**state, "format_version": FORMAT_VERSION}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Written atomically (`vaelib.atomic`): a kill -9 mid-save leaves the previous checkpoint intact."""
+    atomic_write(path, lambda f: torch.save({**state, "format_version": FORMAT_VERSION}, f))
 
 
 def load_checkpoint(path: Path, map_location="cpu", kind: str | None = None) -> dict:

@@ -31,10 +31,9 @@ from tqdm.auto import tqdm
 
 from .data.pixels import to_float
 from .errors import ConfigError, VaelibError
-from .losses import kl_standard_normal
+from .losses import LOG_2PI, kl_standard_normal
 
 LN2 = math.log(2.0)
-LOG_2PI = math.log(2.0 * math.pi)
 
 # log p(x|z) for x (B, *image) and latents z (B, S, d) -> (B, S): S samples per image, summed over pixels
 LogPxGivenZ = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -81,11 +80,6 @@ def discretized_gaussian_log_prob(
     err_mid = (s2 * s2 + 6 * s2 + 3) * h2 * h2 / 120
     use_mid = ~(first | last) & ~(err_exact <= err_mid)
     return torch.where(use_mid, midpoint, exact)
-
-
-def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    """Elementwise continuous log N(x; mean, sigma^2) in nats (a density: not a probability of 8-bit data)."""
-    return -0.5 * ((x - mean) * torch.exp(-log_sigma)) ** 2 - log_sigma - 0.5 * LOG_2PI
 
 
 def discrete_decoder(model: torch.nn.Module, log_sigma: torch.Tensor) -> LogPxGivenZ:

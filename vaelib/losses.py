@@ -23,11 +23,14 @@ def mse_sum(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (recon - x).pow(2).flatten(1).sum(1)
 
 
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """Elementwise continuous log N(x; mean, sigma^2) in nats (a density: not a probability of 8-bit data)."""
+    return -0.5 * ((x - mean) * torch.exp(-log_sigma)) ** 2 - log_sigma - 0.5 * LOG_2PI
+
+
 def gaussian_nll(recon: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
     """-log N(x; recon, sigma^2) summed over pixel values, in nats; log_sigma broadcasts to x."""
-    log_sigma = log_sigma.expand_as(x)
-    nll = 0.5 * ((x - recon) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
-    return nll.flatten(1).sum(1)
+    return -gaussian_log_density(x, recon, log_sigma).flatten(1).sum(1)
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

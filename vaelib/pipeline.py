@@ -29,7 +29,7 @@ from pathlib import Path
 from . import report
 from .config import get_profile
 from .errors import ConfigError, VaelibError
-from .run import PROJECT_ROOT, resolve_path
+from .run import PROJECT_ROOT, read_manifest, resolve_path, write_manifest
 
 NOTEBOOKS = ("01_train_vae", "02_classifier", "03_feature_amp", "04_label_guidance", "05_identity_transfer", "06_bpd")
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -243,24 +243,6 @@ def device_name(device: str) -> str:
         return f"{device} (not available)"
     index = torch.device("cuda" if device == "auto" else device).index or 0
     return torch.cuda.get_device_name(index)
-
-
-def read_manifest(run_dir: Path) -> dict:
-    path = run_dir / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError:
-        print(f"run: {path} is not valid JSON; starting a new manifest (every notebook re-runs)")
-        return {}
-
-
-def write_manifest(run_dir: Path, manifest: dict) -> None:
-    path = run_dir / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)  # atomic: an interrupted run never leaves half a manifest
 
 
 def missing_outputs(run_dir: Path, patterns: tuple[str, ...]) -> list[str]:

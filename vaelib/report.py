@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .data.attributes import CELEBA_ATTRIBUTES
 from .errors import VaelibError
-from .run import PROJECT_ROOT
+from .run import PROJECT_ROOT, read_manifest
 
 REPORT_SRC = PROJECT_ROOT / "report"
 TEX_TOOLS = ("latexmk", "xelatex", "pandoc")  # pandoc: nbconvert turns markdown cells into LaTeX with it
@@ -339,11 +339,6 @@ def figure_group_tex(run_dir: Path, prefix: str) -> str:
     return "".join(rf"\runfigure{{{f}}}{{{escape_latex(c)}}}" + "\n" for f, c in zip(files, captions, strict=True))
 
 
-def load_manifest(run_dir: Path) -> dict:
-    path = run_dir / "manifest.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def run_info_tex(manifest: dict) -> str:
     """Title-page facts; a run on anything but real CelebA sets \\syntheticdatatrue so the title page says so."""
     git = manifest.get("git") or {}
@@ -390,7 +385,7 @@ def write_generated(run_dir: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     metrics = load_metrics(run_dir)
     values = metric_values(metrics)
-    manifest = load_manifest(run_dir)
+    manifest = read_manifest(run_dir)
     _write(out / "run-info.tex", run_info_tex(manifest))
     _write(out / "run-table-notebooks.tex", notebooks_tex(manifest))
     _write(out / "run-metrics.tex", metrics_tex(values))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write_text
 from .config import Profile, get_profile, override, resolve_device, set_seed, with_batch_size
 from .errors import MissingPrerequisiteError
 
@@ -64,19 +65,11 @@ class RunContext:
 
     def save_json(self, name: str, obj) -> Path:
         """metrics/<name>.json; NaN/inf become null so the file stays valid JSON for the report."""
-        path = self.metrics / f"{name}.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-        return path
+        text = json.dumps(_finite(obj), indent=2, sort_keys=True) + "\n"
+        return atomic_write_text(self.metrics / f"{name}.json", text)
 
     def load_json(self, name: str, producer: str) -> dict:
-        path = self.run_dir / "metrics" / f"{name}.json"
-        if not path.is_file():
-            raise MissingPrerequisiteError(
-                f"{path} is missing: run notebooks/{producer}.ipynb first with the same RUN_DIR."
-            )
-        return json.loads(path.read_text())
+        return json.loads(self.require(self.run_dir / "metrics" / f"{name}.json", producer).read_text())
 
     def require(self, path: Path, producer: str) -> Path:
         if not path.is_file():
@@ -100,6 +93,22 @@ class RunContext:
                 self._data = load_celeba64(self.celeba_root or cfg.celeba_root, cache_dir=cache,
                                            progress=self.progress)
         return self._data
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """RUN_DIR/manifest.json (written by the batch runner), or {} when absent or unreadable."""
+    path = run_dir / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        print(f"run: {path} is not valid JSON; treating the run as new (the batch runner re-runs every notebook)")
+        return {}
+
+
+def write_manifest(run_dir: Path, manifest: dict) -> None:
+    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
 def setup_run(

@@ -14,24 +14,18 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 
 from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
 from .config import ModelConfig, TrainConfig, config_to_dict, model_config_from_dict
 from .data.batches import device_batches
+from .data.pixels import images_tensor
 from .errors import TrainingDivergedError
 from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
 from .models import VAE, count_parameters
 
 # Train-config fields that may change between a run and its resume without changing the numbers.
 RESUMABLE_CHANGES = {"epochs", "log_every", "compile"}
-
-
-def split_tensor(data, split: str, limit: int | None) -> torch.Tensor:
-    """One split of a CelebA64 as a contiguous uint8 tensor (a copy out of the memmap, made once)."""
-    idx = data.split(split)[:limit]
-    return torch.from_numpy(np.ascontiguousarray(data.images[idx]))
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -207,8 +201,8 @@ def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = pr
     """Train (or resume, or just load the history of) the VAE of a run; writes metrics/train_history.json."""
     data = ctx.load_data()
     tcfg = ctx.profile.train
-    train_u8 = split_tensor(data, "train", tcfg.train_limit)
-    val_u8 = split_tensor(data, "val", tcfg.val_limit)
+    train_u8 = images_tensor(data, data.split("train")[:tcfg.train_limit])
+    val_u8 = images_tensor(data, data.split("val")[:tcfg.val_limit])
     trainer = Trainer(ctx.profile.model, tcfg, ctx.device)
     progress = ctx.progress if progress is None else progress
     history = trainer.fit(train_u8, val_u8, ctx.checkpoints, progress, log,

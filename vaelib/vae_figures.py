@@ -1,6 +1,6 @@
-"""Figures of a trained VAE for notebook 01 and the report: loss curves, reconstructions, latent
-interpolation and temperature samples. Each returns a matplotlib figure or an image tensor; saving is the
-caller's (vaelib.viz)."""
+"""Figures of a trained VAE for notebooks 01 and 06 and the report: loss curves, reconstructions, latent
+interpolation, temperature samples and the IWAE bound against K. Each returns a matplotlib figure or an
+image tensor; saving is the caller's (vaelib.viz)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,17 @@ def temperature_samples(model, temperatures: list[float], per_row: int = 8, seed
     gen = torch.Generator().manual_seed(seed)  # fixed evaluation latents, independent of the global RNG
     eps = torch.randn(per_row, model.cfg.latent_dim, generator=gen).to(device)
     return torch.cat([model.decode(eps * t) for t in temperatures]).cpu()
+
+
+def iwae_vs_k(summary: dict):
+    """IWAE-K bits/dim against K with the ELBO for reference, from `likelihood.likelihood_summary`."""
+    ks = [r["k"] for r in summary["iwae"]]
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot(ks, [r["bpd"] for r in summary["iwae"]], marker="o", label="IWAE-K bound")
+    ax.axhline(summary["elbo_bpd"], color="gray", linestyle="--", label="ELBO (closed-form KL)")
+    ax.set(xscale="log", xlabel="K (importance samples per image)", ylabel="bits / dim (upper bound)",
+           title=f"{summary['num_images']} test images, SE over images {summary['elbo_bpd_se']:.3f}")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.minorticks_off()
+    ax.legend()
+    return fig

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_text
 from ..errors import ConfigError, DataError
 from .attributes import CELEBA_ATTRIBUTES
 
@@ -630,12 +631,6 @@ def _make_image(job: tuple[int, Identity, int, str]) -> list[bool]:
     return [attributes[name] for name in CELEBA_ATTRIBUTES]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(text.encode("ascii"))
-    os.replace(tmp, path)
-
-
 def _claim(base: Path) -> None:
     """Make `base` ours to (re)write; refuse a folder holding files we did not write (a real CelebA?)."""
     ours = (base / MARKER).exists() or (base / _INCOMPLETE).exists()
@@ -686,15 +681,15 @@ def generate_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: in
     # in 3 characters: "000001.jpg -1  1 -1 ...", but "000002.jpg 1 -1 ..."
     attr_lines += [f"{name} {'1' if row[0] else '-1'}" + "".join("  1" if v else " -1" for v in row[1:])
                    for name, row in zip(names, rows, strict=True)]
-    _write_atomic(base / "list_attr_celeba.txt", crlf.join(attr_lines) + crlf)
-    _write_atomic(base / "identity_CelebA.txt",
+    atomic_write_text(base / "list_attr_celeba.txt", crlf.join(attr_lines) + crlf)
+    atomic_write_text(base / "identity_CelebA.txt",
                   "".join(f"{n} {i}{crlf}" for n, i in zip(names, identity_of.tolist(), strict=True)))
-    _write_atomic(base / "list_eval_partition.txt",
+    atomic_write_text(base / "list_eval_partition.txt",
                   "".join(f"{n} {s}{crlf}" for n, s in zip(names, partition.tolist(), strict=True)))
     marker = {"generator": "vaelib.data.synthetic", "version": GENERATOR_VERSION,
               "num_images": int(num_images), "seed": int(seed), "identities": len(people),
               "images_per_split": np.bincount(partition, minlength=3).tolist()}
-    _write_atomic(base / MARKER, json.dumps(marker, indent=1))
+    atomic_write_text(base / MARKER, json.dumps(marker, indent=1))
     (base / _INCOMPLETE).unlink()
     return base
 

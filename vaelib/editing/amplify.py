@@ -12,7 +12,7 @@ import torch
 from ..models import VAE
 from ..models.classifier import AttributeClassifier
 from .classify import predict
-from .directions import shift_grid
+from .directions import pearson, shift_grid
 from .latents import decode
 
 
@@ -34,13 +34,7 @@ def amplify(z: torch.Tensor, dims, alphas, std: torch.Tensor) -> torch.Tensor:
 
 def attribute_correlations(mu: torch.Tensor, labels: np.ndarray) -> np.ndarray:
     """Pearson correlation (D, A) between each latent dimension and each 0/1 attribute (0 where constant)."""
-    x = mu.double().numpy()
-    x = x - x.mean(0)
-    y = labels.astype(float)
-    y = y - y.mean(0)
-    denom = np.outer(np.linalg.norm(x, axis=0), np.linalg.norm(y, axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.nan_to_num((x.T @ y) / denom, nan=0.0)
+    return pearson(mu.double().numpy(), labels)
 
 
 def best_dim(corr: np.ndarray, attr: int, among=None) -> tuple[int, float]:

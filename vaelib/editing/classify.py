@@ -17,10 +17,9 @@ import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.batches import batch_indices, random_hflip
-from ..data.pixels import to_float
+from ..data.pixels import images_tensor, to_float
 from ..errors import CheckpointError, ConfigError
 from ..models.classifier import AttributeClassifier, ClassifierConfig
-from .latents import images_tensor
 
 ROLES = ("classifier", "judge")  # checkpoint names in ctx.checkpoints, in this order
 PRODUCER = "02_classifier"

@@ -97,14 +97,19 @@ def conditional(direction: torch.Tensor, conditions: torch.Tensor) -> torch.Tens
     return unit(rest).float()
 
 
+def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation (Dx, Dy) between the columns of x (N, Dx) and y (N, Dy); 0 where a column is
+    constant. On 0/1 columns this is the phi coefficient."""
+    x = np.asarray(x, dtype=float) - np.mean(x, axis=0)
+    y = np.asarray(y, dtype=float) - np.mean(y, axis=0)
+    denom = np.outer(np.linalg.norm(x, axis=0), np.linalg.norm(y, axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num((x.T @ y) / denom, nan=0.0)
+
+
 def correlated_attributes(labels: np.ndarray, target: int, n: int) -> list[int]:
     """Columns of the `n` attributes whose labels correlate most (|phi|) with column `target`."""
-    y = labels.astype(float)
-    y = y - y.mean(0)
-    norms = np.linalg.norm(y, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        phi = (y.T @ y[:, target]) / (norms * norms[target])
-    phi = np.nan_to_num(np.abs(phi), nan=0.0)  # constant attributes correlate with nothing
+    phi = np.abs(pearson(labels, labels[:, [target]])[:, 0])
     phi[target] = -1.0
     return [int(j) for j in np.argsort(-phi, kind="stable")[:n] if phi[j] > 0]
 

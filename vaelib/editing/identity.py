@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
-from ..data.pixels import to_float
+from ..data.pixels import images_tensor, to_float
 from ..errors import ConfigError
 from ..models import VAE
 from ..models.classifier import AttributeClassifier
 from .classify import predict
-from .latents import decode, encode, images_tensor
+from .latents import decode, encode
 
 
 def fit_pca(latents: torch.Tensor, seed: int = 0) -> PCA:

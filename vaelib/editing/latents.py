@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.pixels import to_float
+from ..data.pixels import images_tensor, to_float
 from ..models import VAE
-
-
-def images_tensor(data, idx: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 3, H, W) CPU tensor of `data.images[idx]` (copied out of the memmap once)."""
-    return torch.from_numpy(np.ascontiguousarray(data.images[np.asarray(idx)]))
 
 
 def pick(indices: np.ndarray, n: int, seed: int) -> np.ndarray:
