@@ -165,3 +165,10 @@ def test_resuming_in_another_precision_says_so(tmp_path):
     Trainer(TINY, TrainConfig(epochs=2, batch_size=16), torch.device("cpu"), bf16=False).fit(
         data[:32], data[32:], tmp_path, progress=False, log=messages.append)
     assert any("trained with bf16 autocast and this device continues without it" in m for m in messages), messages
+
+
+def test_checkpoint_of_an_older_format_says_to_retrain(tmp_path):
+    path = tmp_path / "last.pt"
+    torch.save({"kind": "vae", "format_version": 1}, path)
+    with pytest.raises(CheckpointError, match="another vaelib version .* delete it, or use a new RUN_DIR"):
+        load_checkpoint(path, kind="vae")

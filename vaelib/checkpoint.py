@@ -13,7 +13,8 @@ import torch
 from .atomic import atomic_write
 from .errors import CheckpointError
 
-FORMAT_VERSION = 1
+# Bumped whenever saved weights stop fitting the code (2: squeeze-excitation is torchvision's block).
+FORMAT_VERSION = 2
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -33,8 +34,13 @@ def load_checkpoint(path: Path, map_location="cpu", kind: str | None = None) -> 
             f"checkpoint {path} is truncated or not a vaelib checkpoint ({type(e).__name__}); "
             "delete it and rerun, or restore it from a copy."
         ) from None
-    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} is not a vaelib checkpoint of format version {FORMAT_VERSION}.")
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise CheckpointError(f"{path} is not a vaelib checkpoint.")
+    if state["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by another vaelib version (checkpoint format {state['format_version']}, this code "
+            f"reads {FORMAT_VERSION}): delete it, or use a new RUN_DIR, and train again."
+        )
     if kind is not None and state.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {state.get('kind')!r} checkpoint, not a {kind!r} one.")
     return state

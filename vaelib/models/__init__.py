@@ -1,6 +1,6 @@
 """Models: the VAE and its blocks (the attribute classifier lives in `classifier.py`)."""
 
-from .blocks import BottleneckBlock, ConvNormAct, Downsample, LayerScale, SqueezeExcitation, Upsample
+from .blocks import BottleneckBlock, ConvNormAct, Downsample, LayerScale, Upsample, squeeze_excitation
 from .vae import VAE, Decoder, Encoder, VAEOutput, count_parameters
 
 __all__ = [
@@ -11,8 +11,8 @@ __all__ = [
     "Downsample",
     "Encoder",
     "LayerScale",
-    "SqueezeExcitation",
     "Upsample",
     "VAEOutput",
     "count_parameters",
+    "squeeze_excitation",
 ]

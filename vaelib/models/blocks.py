@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchvision.ops import SqueezeExcitation
 
 
 class ConvNormAct(nn.Sequential):
@@ -18,22 +19,9 @@ class ConvNormAct(nn.Sequential):
         )
 
 
-class SqueezeExcitation(nn.Module):
-    """Channel gating from globally pooled features (Hu et al. 2018)."""
-
-    def __init__(self, channels: int, ratio: int = 16):
-        super().__init__()
-        hidden = max(8, channels // ratio)
-        self.gate = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, hidden, 1),
-            nn.SiLU(),
-            nn.Conv2d(hidden, channels, 1),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+def squeeze_excitation(channels: int, ratio: int = 16) -> SqueezeExcitation:
+    """Channel gating from globally pooled features (Hu et al. 2018): torchvision's block with SiLU inside."""
+    return SqueezeExcitation(channels, max(8, channels // ratio), activation=nn.SiLU)
 
 
 class LayerScale(nn.Module):
@@ -58,7 +46,7 @@ class BottleneckBlock(nn.Module):
             ConvNormAct(channels, inner, kernel=1, groups=groups),
             ConvNormAct(inner, inner, kernel=3, groups=groups),
             ConvNormAct(inner, channels, kernel=1, act=False, groups=groups),
-            SqueezeExcitation(channels, se_ratio),
+            squeeze_excitation(channels, se_ratio),
             LayerScale(channels, layer_scale_init),
         )
 

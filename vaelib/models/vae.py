@@ -111,12 +111,6 @@ class VAE(nn.Module):
             return None
         return self.log_sigma.view(1, -1, 1, 1)
 
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.cfg.latent_dim, generator=generator, device=device) * temperature
-        return self.decode(z)
-
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
