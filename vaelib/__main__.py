@@ -36,7 +36,8 @@ def _run(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .train import train_from_cli
 
-    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device)
+    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device,
+                   vgg_weights=args.vgg_weights)
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int,
                        help="default: the profile's; the learning rate scales with its square root")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    train.add_argument("--vgg-weights", help="torchvision's vgg16-397923af.pth for the perceptual loss of the spec "
+                                             "profile (default: the torchvision cache)")
     train.set_defaults(func=_train)
 
     synth = sub.add_parser("synth", help="generate the synthetic CelebA-format dataset")

@@ -37,6 +37,7 @@ CONFIG_DIR = PROJECT_ROOT / "configs"
 # What each notebook must leave in RUN_DIR (docs/CONTRACT.md); a glob must match at least one file.
 EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
     "01_train_vae": ("checkpoints/last.pt", "checkpoints/best.pt", "metrics/train_history.json", "metrics/vae.json",
+                     "metrics/reconstruction.json",
                      "figures/loss_curves.pdf", "figures/reconstructions.png", "figures/interpolation.png",
                      "figures/samples_temperature.png"),
     "02_classifier": ("checkpoints/classifier.pt", "checkpoints/judge.pt", "metrics/classifier.json",
@@ -101,8 +102,13 @@ def select(notebooks: tuple[str, ...], only: tuple[str, ...]) -> list[str]:
     return [n for n in notebooks if n in chosen]
 
 
-def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> dict[str, dict]:
-    """configs/<profile>.json -> {notebook: parameters} (its "common" section merged under each notebook's)."""
+def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...],
+                _children: tuple[str, ...] = ()) -> dict[str, dict]:
+    """configs/<profile>.json -> {notebook: parameters} (its "common" section merged under each notebook's).
+
+    `"extends": "<profile>"` starts from another profile's parameters (the `spec` recipe runs notebooks 02-06
+    exactly as `full` does), so a shared setting lives in one file.
+    """
     path = Path(config_dir) / f"{profile}.json"
     try:
         raw = json.loads(path.read_text())
@@ -110,12 +116,12 @@ def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> d
         raise ConfigError(f"{path} is missing; every profile needs a parameter file (it may hold {{}}).") from None
     except ValueError as e:
         raise ConfigError(f"{path} is not valid JSON: {e}.") from None
-    sections = {"description", "common", *notebooks}
+    sections = {"description", "extends", "common", *notebooks}
     for section, params in raw.items():
         if section not in sections:
             raise ConfigError(f"{path} has a section {section!r} that names no notebook; valid sections: "
                               f"{', '.join(sorted(sections))}.")
-        if section == "description":
+        if section in ("description", "extends"):
             continue
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: section {section!r} must be an object of parameter names and values.")
@@ -123,7 +129,14 @@ def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> d
         if runner_set:
             raise ConfigError(f"{path}: {', '.join(runner_set)} in section {section!r} are set by the runner; "
                               f"use the command-line options (python -m vaelib run --help) instead.")
-    return {nb: {**raw.get("common", {}), **raw.get(nb, {})} for nb in notebooks}
+    base: dict[str, dict] = {nb: {} for nb in notebooks}
+    parent = raw.get("extends")
+    if parent is not None:
+        if not isinstance(parent, str) or parent in (profile, *_children):
+            raise ConfigError(f"{path}: \"extends\" must name another profile's parameter file without a cycle, "
+                              f"not {parent!r}.")
+        base = load_config(config_dir, parent, notebooks, (*_children, profile))
+    return {nb: {**base[nb], **raw.get("common", {}), **raw.get(nb, {})} for nb in notebooks}
 
 
 def declared_parameters(path: Path) -> dict[str, object]:

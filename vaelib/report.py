@@ -255,6 +255,9 @@ TABLES = (
                        ("other_change", "other attr."), ("identity_cosine", "identity cos."),
                        ("pixel_mse", "pixel MSE"), ("latent_l2", "latent L2"),
                        ("judge_balanced_accuracy", "judge bal. acc."))),
+    TableSpec("bonus", ("likelihood",), "The assignment's bonus metric as it defines it: this run beside the "
+              "values the seed solution published.", path="bonus_table",
+              columns=(("quantity", "quantity"), ("this_run", "this run"), ("seed_published", "seed published"))),
     TableSpec("likelihood", ("likelihood",), "Likelihood bounds on the test split (bits per dimension).",
               path="iwae", index="k"),
     TableSpec("likelihood-summary", ("likelihood",), "Likelihood summary (all scalar entries of likelihood.json).",

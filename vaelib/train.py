@@ -10,26 +10,42 @@ CPU with hardware bf16 (AVX512-BF16 or AMX) training runs under bf16 autocast to
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
-from .config import ModelConfig, TrainConfig, config_to_dict, model_config_from_dict
+from .config import (
+    ModelConfig,
+    TrainConfig,
+    config_to_dict,
+    describe_loss,
+    describe_validation_loss,
+    model_config_from_dict,
+)
 from .data.batches import device_batches
 from .data.pixels import images_tensor
-from .errors import TrainingDivergedError
+from .errors import ConfigError, TrainingDivergedError
 from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
 from .models import VAE, count_parameters
 
 # Train-config fields that may change between a run and its resume without changing the numbers.
-RESUMABLE_CHANGES = {"epochs", "log_every", "compile"}
+RESUMABLE_CHANGES = {"epochs", "log_every", "compile", "vgg_weights"}
+BF16_ENV = "VAELIB_BF16"  # "0" trains in fp32 even where bf16 is native (reproduces an AVX2-only CPU anywhere)
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware, so that bf16 autocast is a speed-up, not an emulation."""
+    """Whether `device` computes bf16 in hardware, so that bf16 autocast is a speed-up, not an emulation, and
+    $VAELIB_BF16 does not switch it off."""
+    setting = os.environ.get(BF16_ENV, "auto")
+    if setting not in ("auto", "0", "1"):
+        raise ConfigError(f"{BF16_ENV}={setting!r}: use 0 (fp32), 1 (bf16 autocast) or auto (bf16 where native).")
+    if setting != "auto":
+        return setting == "1"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":  # torch has no public query for this; these helpers exist in the pinned torch
@@ -59,24 +75,35 @@ class Trainer:
                                           weight_decay=train_cfg.weight_decay, fused=device.type == "cuda")
         # Compiling pays on CUDA only: on the 2-core CPU it cost ~2 min and ran slower than eager bf16.
         self.step_model = torch.compile(self.model) if (train_cfg.compile and device.type == "cuda") else self.model
+        # Evaluation weights: an exponential moving average of the trained ones (torch's own implementation;
+        # buffers are copied, GroupNorm has none that learn). A short CPU run gains most from it.
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
+                    if train_cfg.ema_decay > 0 else None)
         self.perceptual = VGGPerceptual(train_cfg.vgg_weights).to(device) if train_cfg.perceptual_weight > 0 else None
         self.epoch = 0  # completed epochs
         self.step = 0
         self.best_val = math.inf
-        self.history: dict = {"epochs": [], "steps": []}
+        self.history: dict = {"epochs": [], "steps": [],
+                              "validation_loss": describe_validation_loss(model_cfg, train_cfg)}
+
+    @property
+    def eval_model(self) -> VAE:
+        """The weights that are validated, saved as best and used downstream: the EMA where it is on."""
+        return self.model if self.ema is None else self.ema.module
 
     def autocast(self):
         # bf16 keeps fp32's exponent range, so no loss scaling (and no GradScaler) is needed.
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
-    def losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, beta: float, model: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
         """Mean over the batch of per-image recon, KL and loss = recon + beta * KL (+ perceptual)."""
+        model = self.step_model if model is None else model
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = self.step_model(x)
+            out = model(x)
         # Losses in fp32: per-image sums over 12,288 values lose too much in bf16.
-        recon = reconstruction_loss(self.model, out.reconstruction.float(), x)
+        recon = reconstruction_loss(getattr(model, "_orig_mod", model), out.reconstruction.float(), x)
         kl = kl_standard_normal(out.mu.float(), out.logvar.float())
         loss = recon + beta * kl
         if self.perceptual is not None:
@@ -97,12 +124,18 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(device_batches(images, cfg.batch_size, gen, train=True), total=n_batches,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        total_steps = cfg.epochs * n_batches
         for i, x in enumerate(bar):
+            lr = cfg.lr_at(self.step, total_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
             parts = self.losses(x, beta)
             self.optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             self.step += 1
             sums += torch.stack([parts["loss"].detach(), parts["recon"].detach(), parts["kl"].detach()])
             if self.step % cfg.log_every == 0 or i == n_batches - 1:
@@ -110,7 +143,7 @@ class Trainer:
                 loss, recon, kl = (sums / (i + 1)).tolist()
                 self._check_finite(loss)
                 self.history["steps"].append({"step": self.step, "epoch": epoch + (i + 1) / n_batches,
-                                              "loss": loss, "recon": recon, "kl": kl, "beta": beta})
+                                              "loss": loss, "recon": recon, "kl": kl, "beta": beta, "lr": lr})
                 if not progress:
                     log(f"epoch {epoch + 1} step {self.step}: loss {loss:.1f} recon {recon:.1f} kl {kl:.1f}")
         seconds = time.perf_counter() - start
@@ -120,12 +153,13 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor) -> dict:
-        """Validation loss at beta = 1 (the negative ELBO), comparable across epochs of the warm-up."""
-        self.model.eval()
+        """Validation loss of `eval_model` at beta = 1, comparable across the epochs of the warm-up (for a
+        Gaussian model the negative ELBO under its continuous density; see `describe_validation_loss`)."""
+        model = self.eval_model.eval()
         totals = torch.zeros(3, device=self.device)
         gen = torch.Generator(device=self.device).manual_seed(0)
         for x in device_batches(images, self.cfg.batch_size, gen, train=False):
-            parts = self.losses(x, beta=1.0)
+            parts = self.losses(x, beta=1.0, model=model)
             totals += x.shape[0] * torch.stack([parts["loss"], parts["recon"], parts["kl"]])
         loss, recon, kl = (totals / images.shape[0]).tolist()
         return {"val_loss": loss, "val_recon": recon, "val_kl": kl}
@@ -142,6 +176,7 @@ class Trainer:
         return {
             "kind": "vae",
             "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "model_config": config_to_dict(self.model_cfg),
             "train_config": config_to_dict(self.cfg),
@@ -160,6 +195,8 @@ class Trainer:
         wanted = {k: v for k, v in config_to_dict(self.cfg).items() if k not in RESUMABLE_CHANGES}
         check_config(path, saved_train, wanted, "training")
         self.model.load_state_dict(strip_compile_prefix(state["model"]))
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.best_val = state["epoch"], state["step"], state["best_val"]
         self.history = state["history"]
@@ -199,16 +236,19 @@ class Trainer:
 
 def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or just load the history of) the VAE of a run; writes metrics/train_history.json."""
-    data = ctx.load_data()
     tcfg = ctx.profile.train
+    trainer = Trainer(ctx.profile.model, tcfg, ctx.device)  # before the data: a missing VGG16 file fails at once
+    data = ctx.load_data()
     train_u8 = images_tensor(data, data.split("train")[:tcfg.train_limit])
     val_u8 = images_tensor(data, data.split("val")[:tcfg.val_limit])
-    trainer = Trainer(ctx.profile.model, tcfg, ctx.device)
     progress = ctx.progress if progress is None else progress
     history = trainer.fit(train_u8, val_u8, ctx.checkpoints, progress, log,
                           on_epoch=lambda h: ctx.save_json("train_history", h))
     ctx.save_json("train_history", history)
     ctx.save_json("vae", {
+        "profile": ctx.profile.name,
+        "loss": describe_loss(ctx.profile.model, tcfg),
+        "validation_loss": describe_validation_loss(ctx.profile.model, tcfg),
         "parameters": count_parameters(trainer.model),
         "model_config": config_to_dict(ctx.profile.model),
         "train_config": config_to_dict(tcfg),
@@ -228,14 +268,23 @@ def load_vae(ctx, which: str = "best") -> VAE:
     path = ctx.require(ctx.run_dir / "checkpoints" / f"{which}.pt", "01_train_vae")
     state = load_checkpoint(path, map_location=ctx.device, kind="vae")
     model = VAE(model_config_from_dict(state["model_config"]))
-    model.load_state_dict(strip_compile_prefix(state["model"]))
+    model.load_state_dict(evaluation_weights(state))
     return model.to(ctx.device).eval()
 
 
+def evaluation_weights(state: dict) -> dict:
+    """The state dict a checkpoint is evaluated with: its EMA weights when it has them, else the trained ones."""
+    if state.get("ema") is None:
+        return strip_compile_prefix(state["model"])
+    return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+
+
 def train_from_cli(run_dir: str, profile: str, data: str | None, seed: int, epochs: int | None,
-                   batch_size: int | None = None, device: str = "auto", progress: bool = True) -> dict:
+                   batch_size: int | None = None, device: str = "auto", progress: bool = True,
+                   vgg_weights: str | None = None) -> dict:
     from .run import setup_run
 
-    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v is not None}
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "vgg_weights": vgg_weights}.items()
+                 if v is not None}
     ctx = setup_run(run_dir, profile, data, seed, device, progress=progress, **overrides)
     return train_vae(ctx)
