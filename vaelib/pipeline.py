@@ -50,6 +50,9 @@ EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 RUNNER_PARAMETERS = ("RUN_DIR", "PROFILE", "DATA", "CELEBA_ROOT", "SEED", "DEVICE", "INTERACTIVE", "PROGRESS")
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "papermill", "scikit-learn", "nbconvert")
+# The kernel's own log (its start-up notice that local TCP is unencrypted, ...) stays out of the console; errors
+# in cells still reach the executed notebook and the runner's one-line failure message.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 # The runner's own interpreter (jupyter_client maps a "python3" kernel to sys.executable), not whatever the
 # notebook metadata names: a fresh machine has no "vae-celeba" kernelspec registered.
 KERNEL = "python3"
@@ -71,6 +74,7 @@ class RunOptions:
     force: bool = False
     only: tuple[str, ...] = ()  # names or number prefixes ("02"); empty = all
     documents: bool = True  # report.pdf and notebook PDFs after the notebooks
+    verbose: bool = False  # stream what the notebooks print (training logs ...) to the console
     notebooks: tuple[str, ...] = NOTEBOOKS
     notebooks_dir: Path = NOTEBOOKS_DIR
     config_dir: Path = CONFIG_DIR
@@ -292,14 +296,16 @@ def is_complete(run_dir: Path, name: str, source: Path, params: dict, manifest: 
 # execution
 
 
-def execute(name: str, source: Path, target: Path, params: dict) -> None:
-    """One notebook under papermill; kernel output streams to this process's stdout (one line per N steps)."""
+def execute(name: str, source: Path, target: Path, params: dict, verbose: bool = False) -> None:
+    """One notebook under papermill. What its cells print goes to the executed copy, and with `verbose` also to
+    this process's stdout/stderr (training logs one line per N steps)."""
     import papermill
     from nbclient.exceptions import DeadKernelError
 
+    streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if verbose else {}
     try:
         papermill.execute_notebook(str(source), str(target), parameters=params, kernel_name=KERNEL,
-                                   progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
+                                   progress_bar=False, extra_arguments=KERNEL_ARGUMENTS, **streams)
     except papermill.PapermillExecutionError as e:
         raise NotebookFailedError(f"notebook {name} failed: {e.ename}: {e.evalue} "
                                   f"(traceback in {target}).") from None
@@ -308,11 +314,12 @@ def execute(name: str, source: Path, target: Path, params: dict) -> None:
                                   f"the cells that ran are in {target}.") from None
 
 
-def run_one(name: str, source: Path, params: dict, run_dir: Path, outputs: tuple[str, ...], entry: dict) -> None:
+def run_one(name: str, source: Path, params: dict, run_dir: Path, outputs: tuple[str, ...], entry: dict,
+            verbose: bool = False) -> None:
     """Execute one notebook and record status, finish time and wall time in its manifest `entry`."""
     t0 = time.perf_counter()
     try:
-        execute(name, source, run_dir / f"{name}.ipynb", params)
+        execute(name, source, run_dir / f"{name}.ipynb", params, verbose)
         lacking = missing_outputs(run_dir, outputs)
         if lacking:
             raise NotebookFailedError(f"notebook {name} finished but did not write {', '.join(lacking)} "
@@ -334,16 +341,19 @@ def run_notebooks(opts: RunOptions, run_dir: Path, steps, manifest: dict) -> tup
             print(f"{tag}: complete with this source and these parameters, skipped (--force re-runs it)", flush=True)
             skipped.append(name)
             continue
-        print(f"{tag}: running", flush=True)
+        print(f"{tag} ...", end="\n" if opts.verbose else " ", flush=True)
         entries[name] = {"parameters": params, "source_sha256": source_hash(source), "status": "running",
                          "started": _now()}
         write_manifest(run_dir, manifest)
         try:
-            run_one(name, source, params, run_dir, outputs, entries[name])
+            run_one(name, source, params, run_dir, outputs, entries[name], opts.verbose)
+        except NotebookFailedError:
+            print("failed", flush=True)
+            raise
         finally:
             write_manifest(run_dir, manifest)
         executed.append(name)
-        print(f"{tag}: done in {entries[name]['wall_s']:.1f} s", flush=True)
+        print(f"{tag + ': ' if opts.verbose else ''}done in {entries[name]['wall_s']:.1f} s", flush=True)
     return executed, skipped
 
 
@@ -375,7 +385,6 @@ def notebook_pdfs(run_dir: Path, notebooks: tuple[str, ...]) -> list[Path]:
         if not executed.is_file():
             continue
         if not target.is_file() or target.stat().st_mtime < executed.stat().st_mtime:
-            print(f"pdf: {name}", flush=True)
             notebook_pdf(executed, target)
         pdfs.append(target)
     return pdfs
@@ -390,7 +399,11 @@ def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> li
         report.write_generated(run_dir)
         print(report.no_tex_message(missing), flush=True)
         return []
-    return [report.build_report(run_dir), *notebook_pdfs(run_dir, notebooks)]
+    t0 = time.perf_counter()
+    print("documents: report.pdf and notebook PDFs ...", end=" ", flush=True)
+    documents = [report.build_report(run_dir), *notebook_pdfs(run_dir, notebooks)]
+    print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return documents
 
 
 def run_pipeline(opts: RunOptions) -> RunResult:
