@@ -67,6 +67,9 @@ def test_missing_weights_give_one_sentence_and_an_unmeasured_result(monkeypatch,
     result = fid.sample_quality(vae, images, weights_path="", log=said.append)
     assert result["measured"] is False and "no Inception weights file" in result["reason"]
     assert result["status"].startswith("Not measured")
+    assert [(r["set"], r["n"], r["fid"]) for r in result["sets"]] == [
+        ("prior, T = 1", 0, "not measured"), ("prior, T = 0.7", 0, "not measured"),
+        ("reconstructions", 0, "not measured")]
     assert len(said) == 1 and said[0].count(". ") == 0 and fid.WEIGHTS_FILE in said[0]
     json.dumps(result)  # saved as metrics/fid.json
 

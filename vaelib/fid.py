@@ -166,9 +166,15 @@ def reconstructions(vae, images: torch.Tensor, batch_size: int = 64) -> torch.Te
     return torch.cat(out)
 
 
-def not_measured(reason: str) -> dict:
+def set_names(temperatures: Sequence[float]) -> list[str]:
+    return [f"prior, T = {t:g}" for t in temperatures] + ["reconstructions"]
+
+
+def not_measured(reason: str, temperatures: Sequence[float]) -> dict:
+    """The result without weights: the report's table then lists each set as "not measured", with n = 0."""
+    rows = [{"set": name, "n": 0, "fid": "not measured", "kid": "not measured"} for name in set_names(temperatures)]
     return {"measured": False, "meaningful": False, "reason": reason, "status": f"Not measured: {reason}.",
-            "warning": "", "sets": []}
+            "warning": "", "sets": rows}
 
 
 def sample_quality(vae, test_images: torch.Tensor, weights_path: str | os.PathLike | None = None,
@@ -185,8 +191,8 @@ def sample_quality(vae, test_images: torch.Tensor, weights_path: str | os.PathLi
     problem = weights_problem(path)
     if problem and not allow_random_weights:
         log(weights_notice(problem))
-        return not_measured(problem)
-    reals = test_images[: n or len(test_images)]
+        return not_measured(problem, temperatures)
+    reals = torch.as_tensor(np.asarray(test_images[: n or len(test_images)]))  # a numpy memmap slice works too
     if len(reals) < 2:
         raise ConfigError(f"FID needs at least 2 test images, got {len(reals)}; raise FID_IMAGES.")
     device = next(vae.parameters()).device
@@ -194,10 +200,10 @@ def sample_quality(vae, test_images: torch.Tensor, weights_path: str | os.PathLi
     if problem is not None:
         log(f"FID/KID {NOT_MEANINGFUL}.")
     real = features(extractor, reals, batch_size)
-    image_sets = {f"prior, T = {t:g}": prior_samples(vae, len(reals), t, seed, batch_size) for t in temperatures}
-    image_sets["reconstructions"] = reconstructions(vae, reals, batch_size)
+    image_sets = [prior_samples(vae, len(reals), t, seed, batch_size) for t in temperatures]
+    image_sets.append(reconstructions(vae, reals, batch_size))
     rows = []
-    for name, images in image_sets.items():
+    for name, images in zip(set_names(temperatures), image_sets, strict=True):
         fake = features(extractor, images, batch_size)
         kid_mean, kid_std = kid(real, fake, seed=seed)
         rows.append({"set": name, "n": len(images), "fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std})
