@@ -192,7 +192,9 @@ def sample_quality(vae, test_images: torch.Tensor, weights_path: str | os.PathLi
     if problem and not allow_random_weights:
         log(weights_notice(problem))
         return not_measured(problem, temperatures)
-    reals = torch.as_tensor(np.asarray(test_images[: n or len(test_images)]))  # a numpy memmap slice works too
+    reals = test_images[: n or len(test_images)]
+    if not torch.is_tensor(reals):  # a numpy (memmap) slice
+        reals = torch.from_numpy(np.ascontiguousarray(reals))
     if len(reals) < 2:
         raise ConfigError(f"FID needs at least 2 test images, got {len(reals)}; raise FID_IMAGES.")
     device = next(vae.parameters()).device
@@ -200,17 +202,19 @@ def sample_quality(vae, test_images: torch.Tensor, weights_path: str | os.PathLi
     if problem is not None:
         log(f"FID/KID {NOT_MEANINGFUL}.")
     real = features(extractor, reals, batch_size)
-    image_sets = [prior_samples(vae, len(reals), t, seed, batch_size) for t in temperatures]
-    image_sets.append(reconstructions(vae, reals, batch_size))
+    # One image set at a time: 10k images are 120 MB of uint8 per set, their features 160 MB.
+    make_sets = [lambda t=t: prior_samples(vae, len(reals), t, seed, batch_size) for t in temperatures]
+    make_sets.append(lambda: reconstructions(vae, reals, batch_size))
     rows = []
-    for name, images in zip(set_names(temperatures), image_sets, strict=True):
+    for name, make in zip(set_names(temperatures), make_sets, strict=True):
+        images = make()
         fake = features(extractor, images, batch_size)
         kid_mean, kid_std = kid(real, fake, seed=seed)
         rows.append({"set": name, "n": len(images), "fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std})
     n_real = len(reals)
     meaningful = problem is None
-    status = (f"Measured with torch-fidelity's Inception-v3 ({feature} pool features) against {n_real} test images."
-              if meaningful else f"FID/KID {NOT_MEANINGFUL}.")
+    status = (f"Measured with torch-fidelity's Inception-v3 ({feature}-dimensional features) against {n_real} "
+              "test images." if meaningful else f"FID/KID {NOT_MEANINGFUL}.")
     return {
         "measured": True, "meaningful": meaningful, "status": status,
         "weights": WEIGHTS_FILE if meaningful else "random (test only)",

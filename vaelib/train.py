@@ -34,7 +34,7 @@ def native_bf16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":  # torch has no public query for this; these helpers exist in the pinned torch
         return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    # MPS: bf16 needs macOS 14 and M1 GPUs have no bf16 units; without a measurement on Apple hardware, fp32.
+    # MPS: bf16 there needs macOS 14 and its speed was never measured on Apple hardware here, so fp32.
     return False
 
 
