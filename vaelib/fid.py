@@ -39,8 +39,8 @@ UNBIASED_N = 10_000
 KID_SUBSETS = 100  # torch-fidelity's defaults
 KID_SUBSET_SIZE = 1000
 NOT_MEANINGFUL = "computed with RANDOM Inception weights (pipeline test): not meaningful"
-SMALL_N_WARNING = ("FID on fewer than {n:,} images is biased upward (it falls as n grows), so these values compare "
-                   "only with FIDs on the same number of images; KID is unbiased.")
+# Short: the report's appendix lists it in a table cell.
+SMALL_N_WARNING = "FID on fewer than {n:,} images is biased upward: compare it only at equal n (KID is unbiased)."
 
 
 # ---------------------------------------------------------------------------------------------------------------
