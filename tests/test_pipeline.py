@@ -6,6 +6,7 @@ is the real pipeline on the smoke profile."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -303,3 +304,11 @@ def test_smoke_notebook_pdfs_have_figures(smoke_run):
     assert [p.name for p in pdfs] == [f"{name}.pdf" for name in NOTEBOOKS]
     for path in pdfs:
         assert sum(len(page.images) for page in PdfReader(path).pages) > 0, path.name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(os.environ.get("FID_WEIGHTS")), reason="FID_WEIGHTS is set: the smoke run measures FID")
+def test_smoke_fid_says_not_measured_without_weights(smoke_run):
+    result = json.loads((smoke_run.run_dir / "metrics" / "fid.json").read_text())
+    assert result["measured"] is False and "FID_WEIGHTS" in result["reason"]
+    assert {row["fid"] for row in result["sets"]} == {"not measured"}

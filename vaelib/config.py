@@ -201,12 +201,27 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def mps_available() -> bool:
+    """Whether an Apple-silicon GPU is usable through torch's MPS backend (macOS 12.3+ on M-series chips)."""
+    return torch.backends.mps.is_available()
+
+
 def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" picks CUDA, then Apple's MPS, then the CPU; an explicit device must exist on this machine."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"DEVICE={device!r} but no CUDA device is visible; use DEVICE='auto' or 'cpu'.")
-    return torch.device(device)
+    if device.startswith("mps") and not mps_available():
+        raise ConfigError(f"DEVICE={device!r} but torch sees no Apple-silicon GPU (torch.backends.mps.is_available() "
+                          "is False); use DEVICE='auto' or 'cpu'.")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"DEVICE={device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or "
+                          "'mps'.") from None
 
 
 def config_to_dict(config) -> dict:

@@ -46,7 +46,7 @@ EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
     "04_label_guidance": ("metrics/label_guidance.json", "metrics/edit_eval_label_guidance.json",
                           "figures/guidance_*.png", "figures/guidance_lambda.pdf"),
     "05_identity_transfer": ("metrics/identity_transfer.json", "figures/identity_*.png"),
-    "06_bpd": ("metrics/likelihood.json", "figures/iwae_vs_k.pdf"),
+    "06_bpd": ("metrics/likelihood.json", "figures/iwae_vs_k.pdf", "metrics/fid.json"),
 }
 RUNNER_PARAMETERS = ("RUN_DIR", "PROFILE", "DATA", "CELEBA_ROOT", "SEED", "DEVICE", "INTERACTIVE", "PROGRESS")
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "papermill", "scikit-learn", "nbconvert")

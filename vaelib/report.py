@@ -262,6 +262,9 @@ TABLES = (
               path="iwae", index="k"),
     TableSpec("likelihood-summary", ("likelihood",), "Likelihood summary (all scalar entries of likelihood.json).",
               index="quantity", scalars=True),
+    TableSpec("fid", ("fid",), "FID and KID against the test split (lower is better; n: generated images per set, "
+              "as many test images as reference).", path="sets",
+              columns=(("set", "images"), ("n", "n"), ("fid", "FID"), ("kid", "KID"), ("kid_std", "KID std"))),
     TableSpec("identity", ("identity_transfer",), "Identity transfer against the number K of components taken "
               "from the anchor: the judge's similarity to the anchor and to the subject.", path="k_sweep", index="k"),
 )
