@@ -15,12 +15,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -375,24 +377,26 @@ def notebook_pdf(executed: Path, target: Path) -> Path:
     return target
 
 
-def notebook_pdfs(run_dir: Path, notebooks: tuple[str, ...]) -> list[Path]:
-    """RUN_DIR/pdf/<notebook>.pdf for each executed notebook; an up-to-date PDF is kept."""
+def notebook_pdfs(run_dir: Path, notebooks: tuple[str, ...], pool: Executor | None = None) -> list[Path]:
+    """RUN_DIR/pdf/<notebook>.pdf for each executed notebook; an up-to-date PDF is kept. With `pool`, the
+    PDFs are built in its processes (nbconvert changes the working directory, so threads would collide)."""
     out = run_dir / "pdf"
     out.mkdir(exist_ok=True)
-    pdfs = []
+    jobs = []
     for name in notebooks:
         executed, target = run_dir / f"{name}.ipynb", out / f"{name}.pdf"
         if not executed.is_file():
             continue
         if not target.is_file() or target.stat().st_mtime < executed.stat().st_mtime:
-            notebook_pdf(executed, target)
-        pdfs.append(target)
-    return pdfs
+            jobs.append(pool.submit(notebook_pdf, executed, target) if pool else notebook_pdf(executed, target))
+        else:
+            jobs.append(target)
+    return [job.result() if isinstance(job, Future) else job for job in jobs]
 
 
 def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> list[Path]:
-    """report.pdf and notebook PDFs; without TeX one line says what to install and only the generated
-    LaTeX is written (a machine with TeX can build it later with `make report`)."""
+    """report.pdf and notebook PDFs, built side by side (each xelatex run uses one core); without TeX one line
+    says what to install and only the generated LaTeX is written (`make report` builds it later)."""
     run_dir = Path(run_dir).resolve()
     missing = report.missing_tex_tools()
     if missing:
@@ -401,7 +405,11 @@ def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> li
         return []
     t0 = time.perf_counter()
     print("documents: report.pdf and notebook PDFs ...", end=" ", flush=True)
-    documents = [report.build_report(run_dir), *notebook_pdfs(run_dir, notebooks)]
+    workers = max(1, min(len(notebooks) + 1, os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        report_pdf = pool.submit(report.build_report, run_dir)
+        pdfs = notebook_pdfs(run_dir, notebooks, pool)
+        documents = [report_pdf.result(), *pdfs]
     print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
     return documents
 
