@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,18 @@ class TrainConfig:
     log_every: int = 50  # steps between one-line log messages in batch runs
     compile: bool = False  # torch.compile on CUDA
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Checked here, the one place every profile, override and CLI option passes through, so a bad value fails
+        # before data loads instead of ending in a silent exit 0 or a misleading "run 01 first".
+        for name in ("epochs", "batch_size", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive whole number, not {value!r}.")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ConfigError(f"{name} must be a positive number, not {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,13 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
 def resolve_device(device: str = "auto") -> torch.device:
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise ConfigError(f"DEVICE={device!r} is not a device this project runs on; use 'auto', 'cpu', 'cuda' or "
+                          "'cuda:N' (--device on the command line).")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
