@@ -24,7 +24,7 @@ from vaelib import atomic, pipeline, report
 from vaelib.__main__ import build_parser, main
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import ModelConfig, TrainConfig, get_profile
-from vaelib.data import CELEBA_ATTRIBUTES, celeba, resolve_celeba_root
+from vaelib.data import celeba, resolve_celeba_root
 from vaelib.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError, WriteFailedError
 from vaelib.pipeline import RunOptions
 from vaelib.run import RunContext
