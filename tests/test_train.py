@@ -125,16 +125,17 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(path, kind="vae")
 
 
-def test_resume_may_extend_epochs_but_not_change_lr(tmp_path):
-    data = tiny_data(48, 2)
+def test_resume_may_extend_epochs_but_never_raises_lr(tmp_path):
+    data, messages = tiny_data(48, 2), []
     fit = dict(progress=False, log=lambda s: None)
     Trainer(TINY, TrainConfig(epochs=1, batch_size=16), torch.device("cpu")).fit(data[:32], data[32:], tmp_path, **fit)
     t = Trainer(TINY, TrainConfig(epochs=2, batch_size=16), torch.device("cpu"))
     history = t.fit(data[:32], data[32:], tmp_path, **fit)
     assert [row["epoch"] for row in history["epochs"]] == [1, 2]
-    with pytest.raises(CheckpointError, match="lr"):
-        Trainer(TINY, TrainConfig(epochs=3, batch_size=16, lr=0.5), torch.device("cpu")).fit(
-            data[:32], data[32:], tmp_path, **fit)
+    raised = Trainer(TINY, TrainConfig(epochs=3, batch_size=16, lr=0.5), torch.device("cpu"))
+    raised.fit(data[:32], data[32:], tmp_path, progress=False, log=messages.append)
+    assert raised.cfg.lr == TrainConfig().lr and raised.optimizer.param_groups[0]["lr"] == TrainConfig().lr
+    assert any("continues with lr 0.001 from its checkpoint, not 0.5" in m for m in messages), messages
 
 
 def test_batch_size_override_scales_the_learning_rate_by_its_square_root(tmp_path):

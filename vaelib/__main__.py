@@ -37,7 +37,7 @@ def _train(args: argparse.Namespace) -> None:
     from .train import train_from_cli
 
     train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device,
-                   vgg_weights=args.vgg_weights)
+                   celeba_root=args.celeba_root, lr=args.lr, grad_clip=args.grad_clip, vgg_weights=args.vgg_weights)
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -50,7 +50,7 @@ def _synth(args: argparse.Namespace) -> None:
     print(ensure_synthetic_celeba(root, images, seed=0, workers=args.workers))  # runs always use seed 0
 
 
-def _report(args: argparse.Namespace) -> None:
+def _report(args: argparse.Namespace) -> int:
     from .pipeline import build_documents
     from .run import resolve_path
 
@@ -58,8 +58,10 @@ def _report(args: argparse.Namespace) -> None:
     if not (run_dir / "metrics").is_dir():
         raise VaelibError(f"{run_dir} has no metrics/ folder; run `python -m vaelib run --run-dir {args.run_dir}` "
                           f"first.")
-    for path in build_documents(run_dir):
+    built = build_documents(run_dir)
+    for path in built:
         print(path)
+    return 0 if built else 1  # build_documents has said what is missing; a script must not read this as success
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -98,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     train.add_argument("--vgg-weights", help="torchvision's vgg16-397923af.pth for the perceptual loss of the spec "
                                              "profile (default: the torchvision cache)")
+    train.add_argument("--celeba-root", default="", help="real CelebA folder (default $CELEBA_ROOT)")
+    train.add_argument("--lr", type=float,
+                       help="learning rate (default: the profile's); a resume may lower it, e.g. after a divergence")
+    train.add_argument("--grad-clip", type=float, help="gradient-norm clip (default: the profile's); a resume may "
+                                                       "lower it")
     train.set_defaults(func=_train)
 
     synth = sub.add_parser("synth", help="generate the synthetic CelebA-format dataset")

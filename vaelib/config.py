@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,6 +81,16 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # Checked here, the one place every profile, override and CLI option passes through, so a bad value fails
+        # before data loads instead of ending in a silent exit 0 or a misleading "run 01 first".
+        for name in ("epochs", "batch_size", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive whole number, not {value!r}.")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ConfigError(f"{name} must be a positive number, not {value!r}.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}.")
         if not 0 <= self.ema_decay < 1:
@@ -201,6 +212,9 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
 def mps_available() -> bool:
     """Whether an Apple-silicon GPU is usable through torch's MPS backend (macOS 12.3+ on M-series chips)."""
     return torch.backends.mps.is_available()
@@ -208,6 +222,9 @@ def mps_available() -> bool:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" picks CUDA, then Apple's MPS, then the CPU; an explicit device must exist on this machine."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise ConfigError(f"DEVICE={device!r} is not a device this project runs on; use 'auto', 'cpu', 'cuda', "
+                          "'cuda:N' or 'mps' (--device on the command line).")
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -217,11 +234,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device.startswith("mps") and not mps_available():
         raise ConfigError(f"DEVICE={device!r} but torch sees no Apple-silicon GPU (torch.backends.mps.is_available() "
                           "is False); use DEVICE='auto' or 'cpu'.")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"DEVICE={device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or "
-                          "'mps'.") from None
+    return torch.device(device)
 
 
 def config_to_dict(config) -> dict:

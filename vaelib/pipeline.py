@@ -29,9 +29,13 @@ from importlib import metadata
 from pathlib import Path
 
 from . import report
-from .config import get_profile
+from .atomic import check_writable
+from .checkpoint import load_checkpoint
+from .config import get_profile, resolve_device
 from .errors import ConfigError, VaelibError
 from .run import PROJECT_ROOT, read_manifest, resolve_path, write_manifest
+from .runlock import run_lock
+from .train import prepare_run_dir
 
 NOTEBOOKS = ("01_train_vae", "02_classifier", "03_feature_amp", "04_label_guidance", "05_identity_transfer", "06_bpd")
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -50,6 +54,7 @@ EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
     "05_identity_transfer": ("metrics/identity_transfer.json", "figures/identity_*.png"),
     "06_bpd": ("metrics/likelihood.json", "figures/iwae_vs_k.pdf", "metrics/fid.json"),
 }
+TRAINING_NOTEBOOK = "01_train_vae"
 RUNNER_PARAMETERS = ("RUN_DIR", "PROFILE", "DATA", "CELEBA_ROOT", "SEED", "DEVICE", "INTERACTIVE", "PROGRESS")
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "papermill", "scikit-learn", "nbconvert")
 # The kernel's own log (its start-up notice that local TCP is unencrypted, ...) stays out of the console; errors
@@ -168,9 +173,16 @@ def _type_matches(value, default) -> bool:
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float))
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))  # JSON has no tuples
+    if isinstance(default, (list, tuple)):  # JSON has no tuples; each element must fit some default element
+        return isinstance(value, (list, tuple)) and (
+            not default or all(any(_type_matches(v, d) for d in default) for v in value))
     return isinstance(value, type(default))
+
+
+def _type_name(value) -> str:
+    if isinstance(value, (list, tuple)) and value:
+        return f"{type(value).__name__} of {'/'.join(sorted({_type_name(v) for v in value}))}"
+    return type(value).__name__
 
 
 def check_parameters(name: str, declared: dict[str, object], params: dict, source: str) -> None:
@@ -181,8 +193,8 @@ def check_parameters(name: str, declared: dict[str, object], params: dict, sourc
                               f"it; valid names: {', '.join(declared)}.")
         default = declared[key]
         if not _type_matches(value, default):
-            raise ConfigError(f"{source} passes {key}={value!r} ({type(value).__name__}) to notebook {name}, "
-                              f"but its default there is {default!r} ({type(default).__name__}).")
+            raise ConfigError(f"{source} passes {key}={value!r} ({_type_name(value)}) to notebook {name}, "
+                              f"but its default there is {default!r} ({_type_name(default)}).")
 
 
 def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
@@ -203,6 +215,7 @@ def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
 def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
     """(name, source notebook, parameters) of each selected notebook, all validated before anything runs."""
     get_profile(opts.profile)  # an unknown profile fails here, not inside the first notebook
+    resolve_device(opts.device)  # so does DEVICE="tpu", or "cuda" on a machine without one
     config = load_config(opts.config_dir, opts.profile, opts.notebooks)
     common = runner_parameters(opts, run_dir)
     if common["DATA"] == "celeba":
@@ -218,7 +231,23 @@ def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
         check_parameters(name, declared, common, "the runner")
         check_parameters(name, declared, config[name], str(Path(opts.config_dir) / f"{opts.profile}.json"))
         steps.append((name, path, {**config[name], **common}))
+    for name, _, params in steps:
+        if name == TRAINING_NOTEBOOK:
+            check_training(params, run_dir)
     return steps
+
+
+def check_training(params: dict, run_dir: Path) -> None:
+    """Notebook 01's training settings are valid, and fit a checkpoint already in the run folder: both fail now,
+    not after the data is generated or loaded. (EPOCHS / BATCH_SIZE = 0 mean the profile's, as in 01.)"""
+    from .run import build_profile
+    from .train import check_resume_config
+
+    overrides = {k: params[p] for k, p in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE")) if params.get(p)}
+    profile = build_profile(params["PROFILE"], params["DATA"], params["SEED"], **overrides)
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        check_resume_config(last, load_checkpoint(last, kind="vae"), profile.model, profile.train)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -278,6 +307,11 @@ def _finished_cleanly(executed: Path) -> bool:
     return bool(meta.get("end_time")) and not meta.get("exception")
 
 
+def _without_location(params: dict | None) -> dict | None:
+    # RUN_DIR says where the folder is, not what is in it: a copied or moved run is still complete.
+    return None if params is None else {k: v for k, v in params.items() if k != "RUN_DIR"}
+
+
 def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
@@ -288,7 +322,7 @@ def is_complete(run_dir: Path, name: str, source: Path, params: dict, manifest: 
     declared output exists. (Library changes are not detected: --force re-runs.)"""
     entry = (manifest.get("notebooks") or {}).get(name, {})
     return (entry.get("status") == "completed"
-            and entry.get("parameters") == json.loads(json.dumps(params))
+            and _without_location(entry.get("parameters")) == _without_location(json.loads(json.dumps(params)))
             and entry.get("source_sha256") == source_hash(source)
             and _finished_cleanly(run_dir / f"{name}.ipynb")
             and not missing_outputs(run_dir, outputs))
@@ -399,12 +433,17 @@ def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> li
     says what to install and only the generated LaTeX is written (`make report` builds it later)."""
     run_dir = Path(run_dir).resolve()
     missing = report.missing_tex_tools()
-    if missing:
+    if set(missing) - {"pandoc"}:
         report.write_generated(run_dir)
         print(report.no_tex_message(missing), flush=True)
         return []
     t0 = time.perf_counter()
     print("documents: report.pdf and notebook PDFs ...", end=" ", flush=True)
+    if missing:  # only pandoc: report.pdf needs latexmk and xelatex alone, the notebook PDFs need pandoc too
+        documents = [report.build_report(run_dir)]
+        print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(report.no_pandoc_message(), flush=True)
+        return documents
     workers = max(1, min(len(notebooks) + 1, os.cpu_count() or 1))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         report_pdf = pool.submit(report.build_report, run_dir)
@@ -416,8 +455,14 @@ def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> li
 
 def run_pipeline(opts: RunOptions) -> RunResult:
     run_dir = resolve_path(opts.run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    steps = plan(opts, run_dir)
+    steps = plan(opts, run_dir)  # before the folder is made: a bad parameter leaves no empty run folder behind
+    check_writable([run_dir])
+    with run_lock(run_dir, "python -m vaelib run"):
+        prepare_run_dir(run_dir, get_profile(opts.profile).model)
+        return _run_locked(opts, run_dir, steps)
+
+
+def _run_locked(opts: RunOptions, run_dir: Path, steps) -> RunResult:
     manifest = read_manifest(run_dir)
     data = runner_parameters(opts, run_dir)["DATA"]
     manifest.update(profile=opts.profile, data=data, seed=opts.seed, device=device_name(opts.device),

@@ -51,6 +51,11 @@ def no_tex_message(missing: Iterable[str]) -> str:
             f"or `conda install -c conda-forge texlive-core latexmk pandoc`.")
 
 
+def no_pandoc_message() -> str:
+    return ("report: pandoc not found, so the notebook PDFs are skipped (report.pdf is built); install it with "
+            "`apt-get install pandoc` or `conda install -c conda-forge pandoc`.")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # values -> text
 
