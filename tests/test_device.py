@@ -40,7 +40,7 @@ def test_explicit_devices_that_exist_are_kept(monkeypatch):
 
 
 def test_unknown_device_name_is_a_config_error():
-    with pytest.raises(ConfigError, match="not a device name"):
+    with pytest.raises(ConfigError, match="not a device this project runs on"):
         resolve_device("gpu")
 
 

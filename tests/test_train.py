@@ -200,8 +200,11 @@ def test_ema_weights_are_what_best_pt_is_evaluated_with(tmp_path):
     data = tiny_data(48, seed=4)
     t = Trainer(TINY, cfg, torch.device("cpu"))
     t.fit(data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
-    state = load_checkpoint(tmp_path / "best.pt", kind="vae")
-    ema = evaluation_weights(state)
-    assert set(ema) == set(state["model"])
-    assert not all(torch.equal(ema[k], state["model"][k]) for k in ema)  # an average, not the last weights
+    last = load_checkpoint(tmp_path / "last.pt", kind="vae")
+    best = load_checkpoint(tmp_path / "best.pt", kind="vae")
+    ema = evaluation_weights(last)
+    assert set(ema) == set(last["model"])
+    assert not all(torch.equal(ema[k], last["model"][k]) for k in ema)  # an average, not the last weights
+    kept = last["best_model"]  # the best epoch's evaluation weights, which best.pt is evaluated with
+    assert all(torch.equal(evaluation_weights(best)[k], kept[k]) for k in kept)
     assert [s["lr"] for s in t.history["steps"]][-1] < cfg.lr / 2  # the cosine has decayed
