@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(PYTHON) -m vaelib run --profile demo --run-dir runs/demo
+	$(PYTHON) -m vaelib overview --run-dir runs/demo --out docs/demo.png
 
 test: install
 	$(PYTHON) -m pytest

@@ -312,3 +312,18 @@ def test_smoke_fid_says_not_measured_without_weights(smoke_run):
     result = json.loads((smoke_run.run_dir / "metrics" / "fid.json").read_text())
     assert result["measured"] is False and "FID_WEIGHTS" in result["reason"]
     assert {row["fid"] for row in result["sets"]} == {"not measured"}
+
+
+@pytest.mark.slow
+def test_overview_picture_shows_faces_reconstructions_and_an_edit(smoke_run, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "demo.png"
+    assert main(["overview", "--run-dir", str(smoke_run.run_dir), "--out", str(out)]) == 0
+    width, height = Image.open(out).size
+    assert (width, height) == (8 * 66 + 2, 3 * 66 + 2)  # 3 rows of 8 faces, torchvision's 2-pixel padding
+
+
+def test_overview_of_a_folder_without_a_run_is_one_sentence(tmp_path, capsys):
+    assert main(["overview", "--run-dir", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 1
+    assert "has no manifest.json of a finished run" in capsys.readouterr().err

@@ -1,9 +1,10 @@
-"""Command line: `python -m vaelib {run,train,synth,report,lab} ...` (`python -m vaelib run --help` for options).
+"""Command line: `python -m vaelib {run,train,synth,report,overview,lab} ...` (`python -m vaelib run --help` for options).
 
     run      the six notebooks into a run folder, then report.pdf and notebook PDFs (what `make demo` calls)
     train    only the VAE training of notebook 01, for a GPU job without Jupyter
     synth    generate the synthetic CelebA-format dataset (in parallel) before a run needs it
     report   rebuild report.pdf and the notebook PDFs of an existing run folder
+    overview the README picture of a run (test faces, reconstructions, one edit; what make demo writes to docs/)
     lab      register the `vae-celeba` kernel and start JupyterLab on notebooks/ (what `make lab` calls)
 
 User errors (bad parameter, missing data, a failing notebook) print one line and exit with status 1.
@@ -64,6 +65,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if built else 1  # build_documents has said what is missing; a script must not read this as success
 
 
+def _overview(args: argparse.Namespace) -> None:
+    from .overview import write_overview
+    from .run import read_manifest, resolve_path, setup_run
+
+    run_dir = resolve_path(args.run_dir)
+    manifest = read_manifest(run_dir)
+    if "profile" not in manifest:
+        raise VaelibError(f"{run_dir} has no manifest.json of a finished run; run `python -m vaelib run --run-dir "
+                          f"{args.run_dir}` first.")
+    ctx = setup_run(str(run_dir), manifest["profile"], manifest.get("data"), manifest.get("seed", 0),
+                    manifest.get("device_setting", "auto"), progress=False)
+    print(write_overview(ctx, resolve_path(args.out), args.attribute))
+
+
 def _lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
 
@@ -117,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="build report.pdf and the notebook PDFs of a run folder")
     rep.add_argument("--run-dir", default="runs/demo")
     rep.set_defaults(func=_report)
+
+    over = sub.add_parser("overview", help="the README picture of a run: faces, reconstructions and one edit")
+    over.add_argument("--run-dir", default="runs/demo")
+    over.add_argument("--out", default="docs/demo.png")
+    over.add_argument("--attribute", default="Eyeglasses", help="the attribute added in the third row")
+    over.set_defaults(func=_overview)
 
     lab = sub.add_parser("lab", help="JupyterLab on notebooks/ with the vae-celeba kernel")
     lab.add_argument("--port", type=int, default=DEFAULT_PORT)
