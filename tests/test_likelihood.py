@@ -22,7 +22,6 @@ from vaelib.likelihood import (
     harmonic_mean,
     reconstruction_stats,
     resolve_log_sigma,
-    sigma1_continuous_nats_per_dim,
 )
 from vaelib.losses import gaussian_log_density
 from vaelib.models import VAE
@@ -199,26 +198,54 @@ def test_model_without_usable_sigma_is_a_clear_error():
         resolve_log_sigma(broken)
 
 
-def test_bonus_metric_is_the_harmonic_mean_of_per_dim_nll_and_kl():
+def test_bonus_metric_is_the_assignments_sigma1_nll_and_kl_per_dim_with_their_harmonic_mean():
     dims, latent = 12288, 32
-    stats = ReconstructionStats(
-        sse=np.array([10.0, 30.0]), kl=np.array([8.0, 24.0]), nll=np.array([1.0, 3.0]) * dims,
-        num_dims=dims, latent_dim=latent,
-    )
+    stats = ReconstructionStats(sse=np.array([10.0, 30.0]), kl=np.array([8.0, 24.0]), num_dims=dims, latent_dim=latent)
     bonus = assignment_bonus(stats)
-    assert bonus.nll_per_dim == pytest.approx(2.0) and bonus.kl_per_dim == pytest.approx(0.5)
-    assert bonus.harmonic_mean == pytest.approx(2 * 2.0 * 0.5 / 2.5) and bonus.units == "nats/dim"
-    mse_bonus = assignment_bonus(ReconstructionStats(stats.sse, stats.kl, None, dims, latent))
-    assert mse_bonus.nll_per_dim == pytest.approx(20.0 / dims) and "squared error" in mse_bonus.units
+    a = 0.5 * 20.0 / dims + 0.5 * math.log(2 * math.pi)  # continuous N(x; x_hat, 1): 0.5 SSE/D + 0.5 ln 2pi
+    assert bonus.nll_per_dim == pytest.approx(a) and bonus.kl_per_dim == pytest.approx(0.5)
+    assert bonus.harmonic_mean == pytest.approx(2 * a * 0.5 / (a + 0.5))
     assert harmonic_mean(0.0, 0.0) == 0.0 and harmonic_mean(1.0, 3.0) == pytest.approx(1.5)
     with pytest.raises(VaelibError):
         harmonic_mean(-1.0, 2.0)
-    assert sigma1_continuous_nats_per_dim(stats) == pytest.approx(0.5 * math.log(2 * math.pi) + 0.5 * 20.0 / dims)
 
 
-def test_reconstruction_stats_of_a_gaussian_vae_carry_a_discrete_nll():
+def test_bonus_nll_of_a_real_vae_sits_at_the_sigma1_constant_whatever_the_model():
     stats = reconstruction_stats(_smoke_vae(), _images(3), batch_size=2)
-    assert stats.nll is not None and stats.nll.shape == (3,) and np.all(stats.nll > 0)
+    assert stats.sse.shape == (3,) and stats.kl.shape == (3,)
     assert stats.num_dims == 3 * 64 * 64 and stats.latent_dim == get_profile("smoke").model.latent_dim
-    # the sigma = 1 number is ~0.92 nats/dim whatever the model: 0.5 log(2 pi) plus a small squared error
-    assert 0.5 * math.log(2 * math.pi) < sigma1_continuous_nats_per_dim(stats) < 1.5
+    # ~0.92 nats/dim whatever the model: 0.5 log(2 pi) plus half a mean squared error below 1
+    assert 0.5 * math.log(2 * math.pi) < assignment_bonus(stats).nll_per_dim < 0.5 * math.log(2 * math.pi) + 0.5
+
+
+def test_discretized_decoder_of_a_constant_model_with_prior_posterior_gives_the_float64_log_probability():
+    """q(z|x) = p(z) and a decoder whose mean ignores z: log w = log P(x) exactly, so ELBO = every IWAE-K =
+    sum over pixels of log(Phi(b) - Phi(a)), which float64 CDF differences give independently."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 3, 4, 4), dtype=np.uint8)
+    mean = torch.from_numpy(rng.uniform(0.2, 0.8, (3, 4, 4))).float()  # float64 CDFs stay above underflow
+    log_sigma = torch.tensor([0.05, 0.15, 0.4]).log().view(1, 3, 1, 1)
+
+    class ConstantMean(nn.Module):
+        def decode(self, z):
+            return mean.expand(z.shape[0], *mean.shape)
+
+    def encode(x):
+        return torch.zeros(len(x), 2), torch.zeros(len(x), 2)
+
+    from vaelib.likelihood import discrete_decoder
+
+    result = evaluate_bounds(images, encode, discrete_decoder(ConstantMean(), log_sigma), k_values=[1, 4, 16],
+                             batch_size=2)
+    from scipy.special import ndtr  # float64 CDF accurate far into the tails (torch's underflows near -9)
+
+    x = images.astype(np.float64) / 255
+    m, s, h = mean.double().numpy(), log_sigma.double().exp()[0].numpy(), 0.5 / 255
+    lo = np.where(images == 0, -np.inf, (x - h - m) / s)  # the end bins take the tails
+    hi = np.where(images == 255, np.inf, (x + h - m) / s)
+    p = np.where(lo + hi > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))  # each bin from its near tail
+    expected = np.log(p).reshape(len(images), -1).sum(1)
+    assert np.allclose(result.elbo, expected, rtol=0, atol=2e-3), (result.elbo, expected)
+    for k in (1, 4, 16):
+        assert np.allclose(result.iwae[k], expected, rtol=0, atol=2e-3)
+    assert np.allclose(result.rate, 0.0)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from vaelib.config import ModelConfig, TrainConfig, get_profile, override
+from vaelib.config import ModelConfig, TrainConfig, describe_loss, get_profile, override
 from vaelib.errors import ConfigError
 from vaelib.losses import VGGPerceptual, gaussian_nll, kl_beta, kl_standard_normal, mse_sum
 from vaelib.models import VAE, BottleneckBlock, VAEOutput, count_parameters
@@ -93,3 +94,37 @@ def test_perceptual_loss_with_local_weights(tmp_path):
     loss = VGGPerceptual(str(path))
     x = torch.rand(2, 3, 32, 32)
     assert torch.allclose(loss(x, x), torch.zeros(2)) and (loss(x, torch.rand(2, 3, 32, 32)) > 0).all()
+
+
+def test_spec_profile_is_the_assignments_recipe_on_the_full_network():
+    spec, full = get_profile("spec"), get_profile("full")
+    assert spec.model == dataclasses.replace(full.model, likelihood="mse") and spec.data == full.data
+    t = spec.train
+    assert (t.epochs, t.batch_size, t.lr, t.kl_warmup_epochs, t.perceptual_weight) == (50, 32, 1e-4, 10, 0.1)
+    assert t.lr_schedule == "constant" and t.ema_decay == 0
+    assert "summed squared error" in describe_loss(spec.model, t) and "VGG16" in describe_loss(spec.model, t)
+    assert "Gaussian NLL" in describe_loss(full.model, full.train)
+
+
+def test_perceptual_loss_reads_a_features_only_state_dict(tmp_path):
+    from torchvision.models import vgg16
+
+    path = tmp_path / "vgg16-features.pth"
+    torch.save({f"features.{k}": v for k, v in vgg16().features.state_dict().items()}, path)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(VGGPerceptual(str(path))(x, x), torch.zeros(2))
+    torch.save({"features.0.weight": torch.zeros(1)}, path)
+    with pytest.raises(ConfigError, match="not a torchvision VGG16 state dict"):
+        VGGPerceptual(str(path))
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_and_constant_stays_put():
+    t = TrainConfig(lr=1e-3, lr_schedule="cosine", warmup_fraction=0.1)
+    lrs = [t.lr_at(step, 100) for step in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(1e-3) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 1e-6
+    assert TrainConfig(lr=2e-3).lr_at(57, 100) == 2e-3
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+    with pytest.raises(ConfigError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)

@@ -6,6 +6,7 @@ is the real pipeline on the smoke profile."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -168,11 +169,28 @@ def test_cli_user_error_is_one_line_and_exit_1(tmp_path, capsys):
     assert err.startswith("error: --only '99' names no notebook") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("profile", ["smoke", "demo", "full"])
+@pytest.mark.parametrize("profile", ["smoke", "demo", "full", "spec"])
 def test_profile_configs_match_the_notebooks(tmp_path, profile):
     steps = pipeline.plan(RunOptions(tmp_path, profile=profile, data="synthetic"), tmp_path)
     assert [name for name, _, _ in steps] == list(NOTEBOOKS)
     assert all(params["PROFILE"] == profile and params["INTERACTIVE"] is False for _, _, params in steps)
+
+
+def test_full_profile_plans_the_assignments_evaluation_and_spec_runs_it_the_same_way(tmp_path):
+    full = {name: params for name, _, params in pipeline.plan(RunOptions(tmp_path, "full", "synthetic"), tmp_path)}
+    guidance = full["04_label_guidance"]
+    assert (guidance["STEPS"], guidance["LR"], guidance["LAMBDA"]) == (200, 0.01, 0.1)
+    assert guidance["N_IMAGES"] >= 64
+    assert full["06_bpd"]["NUM_TEST_IMAGES"] == 0  # the whole test split
+    spec = {name: params for name, _, params in pipeline.plan(RunOptions(tmp_path, "spec", "synthetic"), tmp_path)}
+    assert {n: {k: v for k, v in p.items() if k != "PROFILE"} for n, p in spec.items()} == \
+        {n: {k: v for k, v in p.items() if k != "PROFILE"} for n, p in full.items()}
+
+
+def test_config_that_extends_itself_is_a_clear_error(tmp_path):
+    (tmp_path / "loop.json").write_text('{"extends": "loop"}')
+    with pytest.raises(ConfigError, match="without a cycle"):
+        pipeline.load_config(tmp_path, "loop", NOTEBOOKS)
 
 
 def test_missing_celeba_fails_before_running(tmp_path):
@@ -185,7 +203,8 @@ def test_real_celeba_layout_is_accepted(tmp_path):
     if not sample.is_dir():
         pytest.skip("no CelebA sample next to the project")
     steps = pipeline.plan(RunOptions(tmp_path, profile="full", celeba_root=str(sample)), tmp_path)
-    assert steps[0][2]["CELEBA_ROOT"] == str(sample) and steps[0][2]["DATA"] == "celeba"
+    # resolved on both sides: ../shared may be a symlink
+    assert Path(steps[0][2]["CELEBA_ROOT"]).resolve() == sample.resolve() and steps[0][2]["DATA"] == "celeba"
 
 
 def test_select_by_prefix_or_name():
@@ -239,6 +258,18 @@ def test_smoke_outputs_follow_the_contract(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_run_numbers_are_plausible(smoke_run):
+    metrics = report.load_metrics(smoke_run.run_dir)
+    like = metrics["likelihood"]
+    assert 0 < like["elbo_bpd"] < 8  # better than a uniform guess over 256 levels
+    bounds = [like["elbo_bpd"]] + [r["bpd"] for r in like["iwae"]]
+    assert all(b <= like["elbo_bpd"] + 1e-6 for b in bounds[2:])  # IWAE-K never looser than the ELBO
+    assert abs(like["assignment_bonus"]["nll_sigma1_nats_per_dim"] - 0.919) < 0.1
+    assert 5 < metrics["reconstruction"]["psnr_db"] < 60
+    assert metrics["classifier"]["models"]["judge"]["mean_rendered"]["balanced_accuracy"] > 0.5
+
+
+@pytest.mark.slow
 def test_smoke_rerun_executes_nothing(smoke_run):
     before = mtimes(smoke_run.run_dir, NOTEBOOKS)
     again = run_pipeline(RunOptions(smoke_run.run_dir, profile="smoke", documents=False))
@@ -255,7 +286,7 @@ def test_smoke_report_numbers_equal_the_json(smoke_run):
     text = pdf_text(smoke_run.run_dir / "report.pdf")
     assert "Synthetic data." in text
     values = report.metric_values(report.load_metrics(smoke_run.run_dir))
-    for key in ("vae.parameters", "vae.best_val_loss", "likelihood.elbo_bpd", "likelihood.bonus.harmonic_mean",
+    for key in ("vae.parameters", "vae.best_val_loss", "likelihood.elbo_bpd", "likelihood.assignment_bonus.harmonic_mean",
                 "classifier.models.judge.mean.balanced_accuracy"):
         assert f"{key} {report.format_value(values[key])}" in text, key  # the appendix row
     elbo, iwae, k = (report.format_number(values[f"likelihood.{key}"]) for key in ("elbo_bpd", "iwae.last.bpd",
@@ -294,3 +325,11 @@ def test_smoke_edit_tables_have_controls_intervals_and_thresholds(smoke_run):
     identity = metrics["identity_transfer"]["identity"]
     assert identity["measured"] and identity["verification"]["chance"] == 0.5
     assert [r["k"] for r in identity["transfer"]][0] == 0 and all(r["n"] for r in identity["transfer"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(os.environ.get("FID_WEIGHTS")), reason="FID_WEIGHTS is set: the smoke run measures FID")
+def test_smoke_fid_says_not_measured_without_weights(smoke_run):
+    result = json.loads((smoke_run.run_dir / "metrics" / "fid.json").read_text())
+    assert result["measured"] is False and "FID_WEIGHTS" in result["reason"]
+    assert {row["fid"] for row in result["sets"]} == {"not measured"}

@@ -142,3 +142,14 @@ def test_latex_error_names_first_error(tmp_path):
     (src / "main.tex").write_text("\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n")
     with pytest.raises(report.ReportError, match="Undefined control sequence"):
         report.build_report(tmp_path / "run", src=src)
+
+
+def test_fid_table_says_not_measured_without_weights_and_lists_measured_sets():
+    from vaelib.fid import not_measured
+
+    spec = next(s for s in report.TABLES if s.name == "fid")
+    unmeasured = report.table_tex(spec, {"fid": not_measured("no weights", (1.0, 0.7))})
+    assert r"prior, T = 0.7 & 0 & not measured & not measured & -- \\" in unmeasured
+    row = {"set": "reconstructions", "n": 64, "fid": 41.25, "kid": 0.0125, "kid_std": 0.002}
+    measured = report.table_tex(spec, {"fid": {"measured": True, "sets": [row]}})
+    assert r"reconstructions & 64 & 41.250 & 0.013 & 0.002 \\" in measured

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
-from vaelib.config import ModelConfig, TrainConfig
+from vaelib.config import ModelConfig, TrainConfig, get_profile
 from vaelib.errors import CheckpointError, ConfigError, TrainingDivergedError
 from vaelib.train import Trainer
 
@@ -124,16 +125,17 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(path, kind="vae")
 
 
-def test_resume_may_extend_epochs_but_not_change_lr(tmp_path):
-    data = tiny_data(48, 2)
+def test_resume_may_extend_epochs_but_never_raises_lr(tmp_path):
+    data, messages = tiny_data(48, 2), []
     fit = dict(progress=False, log=lambda s: None)
     Trainer(TINY, TrainConfig(epochs=1, batch_size=16), torch.device("cpu")).fit(data[:32], data[32:], tmp_path, **fit)
     t = Trainer(TINY, TrainConfig(epochs=2, batch_size=16), torch.device("cpu"))
     history = t.fit(data[:32], data[32:], tmp_path, **fit)
     assert [row["epoch"] for row in history["epochs"]] == [1, 2]
-    with pytest.raises(CheckpointError, match="lr"):
-        Trainer(TINY, TrainConfig(epochs=3, batch_size=16, lr=0.5), torch.device("cpu")).fit(
-            data[:32], data[32:], tmp_path, **fit)
+    raised = Trainer(TINY, TrainConfig(epochs=3, batch_size=16, lr=0.5), torch.device("cpu"))
+    raised.fit(data[:32], data[32:], tmp_path, progress=False, log=messages.append)
+    assert raised.cfg.lr == TrainConfig().lr and raised.optimizer.param_groups[0]["lr"] == TrainConfig().lr
+    assert any("continues with lr 0.001 from its checkpoint, not 0.5" in m for m in messages), messages
 
 
 def test_batch_size_override_scales_the_learning_rate_by_its_square_root(tmp_path):
@@ -172,3 +174,34 @@ def test_checkpoint_of_an_older_format_says_to_retrain(tmp_path):
     torch.save({"kind": "vae", "format_version": 1}, path)
     with pytest.raises(CheckpointError, match="another vaelib version .* delete it, or use a new RUN_DIR"):
         load_checkpoint(path, kind="vae")
+
+
+def test_spec_recipe_trains_with_summed_squared_error_and_vgg_perceptual(tmp_path):
+    from torchvision.models import vgg16
+
+    weights = tmp_path / "vgg16-features.pth"  # random weights: the recipe's code path, not its numbers
+    torch.save({f"features.{k}": v for k, v in vgg16().features.state_dict().items()}, weights)
+    spec = get_profile("spec").train
+    model_cfg = dataclasses.replace(TINY, likelihood="mse")
+    cfg = dataclasses.replace(spec, epochs=1, compile=False, vgg_weights=str(weights))
+    data = tiny_data(48, seed=2)
+    history = Trainer(model_cfg, cfg, torch.device("cpu")).fit(data[:32], data[32:], tmp_path, progress=False,
+                                                             log=lambda s: None)
+    row = history["epochs"][0]
+    assert row["beta"] == 0.0  # epoch 1 of a 10-epoch warm-up: beta = 0 / 10
+    assert row["train_loss"] > row["train_recon"] > 0  # summed squared error plus a positive perceptual term
+    assert "summed squared error" in history["validation_loss"]
+
+
+def test_ema_weights_are_what_best_pt_is_evaluated_with(tmp_path):
+    from vaelib.train import evaluation_weights
+
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=3e-3, lr_schedule="cosine", ema_decay=0.9)
+    data = tiny_data(48, seed=4)
+    t = Trainer(TINY, cfg, torch.device("cpu"))
+    t.fit(data[:32], data[32:], tmp_path, progress=False, log=lambda s: None)
+    state = load_checkpoint(tmp_path / "best.pt", kind="vae")
+    ema = evaluation_weights(state)
+    assert set(ema) == set(state["model"])
+    assert not all(torch.equal(ema[k], state["model"][k]) for k in ema)  # an average, not the last weights
+    assert [s["lr"] for s in t.history["steps"]][-1] < cfg.lr / 2  # the cosine has decayed

@@ -8,4 +8,10 @@ crops), `models` (VAE, attribute classifier), `losses`, `train` (+ `checkpoint`)
 Submodules are imported explicitly (`from vaelib.train import train_vae`) so `import vaelib` stays cheap.
 """
 
+import os
+
+# On Apple silicon, operators that MPS lacks then run on the CPU instead of stopping the run. torch reads this
+# variable once, when it is imported: vaelib's submodules import torch after this line (a user's own value wins).
+os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
 __version__ = "0.1.0"

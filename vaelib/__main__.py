@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> None:
 
     opts = RunOptions(args.run_dir or f"runs/{args.profile}", args.profile, args.data, args.seed, args.device,
                       args.celeba_root, args.force, tuple(filter(None, args.only.split(","))),
-                      documents=not args.no_documents)
+                      documents=not args.no_documents, verbose=args.verbose)
     result = run_pipeline(opts)
     print(f"run folder: {result.run_dir} ({len(result.executed)} notebook(s) executed, "
           f"{len(result.skipped)} complete and skipped)")
@@ -36,7 +36,8 @@ def _run(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .train import train_from_cli
 
-    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device)
+    train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device,
+                   celeba_root=args.celeba_root, lr=args.lr, grad_clip=args.grad_clip, vgg_weights=args.vgg_weights)
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -49,7 +50,7 @@ def _synth(args: argparse.Namespace) -> None:
     print(ensure_synthetic_celeba(root, images, seed=0, workers=args.workers))  # runs always use seed 0
 
 
-def _report(args: argparse.Namespace) -> None:
+def _report(args: argparse.Namespace) -> int:
     from .pipeline import build_documents
     from .run import resolve_path
 
@@ -57,8 +58,10 @@ def _report(args: argparse.Namespace) -> None:
     if not (run_dir / "metrics").is_dir():
         raise VaelibError(f"{run_dir} has no metrics/ folder; run `python -m vaelib run --run-dir {args.run_dir}` "
                           f"first.")
-    for path in build_documents(run_dir):
+    built = build_documents(run_dir)
+    for path in built:
         print(path)
+    return 0 if built else 1  # build_documents has said what is missing; a script must not read this as success
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-run notebooks even when their outputs are complete")
     run.add_argument("--only", default="", help="comma-separated notebooks, e.g. 01,02 (default all)")
     run.add_argument("--no-documents", action="store_true", help="skip report.pdf and the notebook PDFs")
+    run.add_argument("--verbose", action="store_true", help="also print what the notebooks print (training logs)")
     run.set_defaults(func=_run)
 
     train = sub.add_parser("train", help="train the VAE of a run folder (notebook 01's training only)")
@@ -94,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int,
                        help="default: the profile's; the learning rate scales with its square root")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    train.add_argument("--vgg-weights", help="torchvision's vgg16-397923af.pth for the perceptual loss of the spec "
+                                             "profile (default: the torchvision cache)")
+    train.add_argument("--celeba-root", default="", help="real CelebA folder (default $CELEBA_ROOT)")
+    train.add_argument("--lr", type=float,
+                       help="learning rate (default: the profile's); a resume may lower it, e.g. after a divergence")
+    train.add_argument("--grad-clip", type=float, help="gradient-norm clip (default: the profile's); a resume may "
+                                                       "lower it")
     train.set_defaults(func=_train)
 
     synth = sub.add_parser("synth", help="generate the synthetic CelebA-format dataset")

@@ -15,6 +15,13 @@ from .errors import CheckpointError
 
 # Bumped whenever saved weights stop fitting the code (2: squeeze-excitation is torchvision's block).
 FORMAT_VERSION = 2
+# What the readers of each kind index without a default: a dict lacking one is refused in one sentence.
+REQUIRED_FIELDS = {
+    "vae": ("model", "optimizer", "model_config", "train_config", "epoch", "step", "best_val", "history", "rng"),
+    "classifier": ("model", "config", "attr_names"),
+}
+# Tensors that must be finite: a NaN model would be "kept" as good and then poison every later notebook.
+WEIGHT_FIELDS = ("model", "best_model")
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -25,6 +32,8 @@ def save_checkpoint(state: dict, path: Path) -> None:
 def load_checkpoint(path: Path, map_location="cpu", kind: str | None = None) -> dict:
     """Load a checkpoint; a truncated, foreign or wrong-kind file is a CheckpointError with one sentence."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; move it out of the way and rerun.")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}.")
     try:
@@ -43,6 +52,16 @@ def load_checkpoint(path: Path, map_location="cpu", kind: str | None = None) -> 
         )
     if kind is not None and state.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {state.get('kind')!r} checkpoint, not a {kind!r} one.")
+    missing = [k for k in REQUIRED_FIELDS.get(state.get("kind"), ()) if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)}, so it was not written by vaelib's trainer; "
+                              "delete it (or restore it from a copy) and rerun.")
+    for field in WEIGHT_FIELDS:
+        bad = [name for name, t in state.get(field, {}).items()
+               if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all()]
+        if bad:
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({field} {bad[0]}), written by a diverged "
+                                  "run; delete it (or restore it from a copy) and rerun with a lower learning rate.")
     return state
 
 

@@ -25,4 +25,12 @@ class MissingPrerequisiteError(VaelibError):
 
 
 class TrainingDivergedError(VaelibError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite; the message says whether a good checkpoint exists to resume from."""
+
+
+class WriteFailedError(VaelibError):
+    """A file could not be written: the disk is full or the folder is not writable."""
+
+
+class RunLockedError(VaelibError):
+    """Another process is writing the same run folder."""

@@ -52,8 +52,8 @@ def reconstruction_loss(model, recon: torch.Tensor, x: torch.Tensor) -> torch.Te
 class VGGPerceptual(nn.Module):
     """Feature-space L2 between images on VGG16 relu1_2..relu4_3 (Johnson et al. 2016), per image.
 
-    Weights never download here: they come from a local file (a torchvision `vgg16-397923af.pth` state dict)
-    given by path, or from torchvision's cache under $TORCH_HOME.
+    Weights never download here: they come from a local file (a torchvision `vgg16-397923af.pth` state dict,
+    or just its `features.*` entries) given by path, or from torchvision's cache under $TORCH_HOME.
     """
 
     LAYERS = (3, 8, 15, 22)  # indices of relu1_2, relu2_2, relu3_3, relu4_3 in vgg16().features
@@ -68,9 +68,15 @@ class VGGPerceptual(nn.Module):
                 f"perceptual loss needs VGG16 weights but {path or 'torchvision cache'} has none: copy "
                 "vgg16-397923af.pth there (or pass vgg_weights=PATH), or set perceptual_weight=0."
             )
-        net = vgg16()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        self.features = net.features[: self.LAYERS[-1] + 1].eval().requires_grad_(False)
+        features = vgg16().features
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # only the convolutions are used: the classifier's 120M weights need not be in the file
+            features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
+                                      if k.startswith("features.")})
+        except (RuntimeError, AttributeError) as e:
+            raise ConfigError(f"{path} is not a torchvision VGG16 state dict ({type(e).__name__}); use "
+                              "vgg16-397923af.pth from torchvision, or set perceptual_weight=0.") from None
+        self.features = features[: self.LAYERS[-1] + 1].eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 

@@ -15,21 +15,27 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 from . import report
-from .config import get_profile
+from .atomic import check_writable
+from .checkpoint import load_checkpoint
+from .config import get_profile, resolve_device
 from .errors import ConfigError, VaelibError
 from .run import PROJECT_ROOT, read_manifest, resolve_path, write_manifest
+from .runlock import run_lock
+from .train import prepare_run_dir
 
 NOTEBOOKS = ("01_train_vae", "02_classifier", "03_feature_amp", "04_label_guidance", "05_identity_transfer", "06_bpd")
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -37,6 +43,7 @@ CONFIG_DIR = PROJECT_ROOT / "configs"
 # What each notebook must leave in RUN_DIR (docs/CONTRACT.md); a glob must match at least one file.
 EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
     "01_train_vae": ("checkpoints/last.pt", "checkpoints/best.pt", "metrics/train_history.json", "metrics/vae.json",
+                     "metrics/reconstruction.json",
                      "figures/loss_curves.pdf", "figures/reconstructions.png", "figures/interpolation.png",
                      "figures/samples_temperature.png"),
     "02_classifier": ("checkpoints/classifier.pt", "checkpoints/judge.pt", "metrics/classifier.json",
@@ -45,10 +52,14 @@ EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
     "04_label_guidance": ("metrics/label_guidance.json", "metrics/edit_eval_label_guidance.json",
                           "figures/guidance_*.png", "figures/guidance_lambda.pdf"),
     "05_identity_transfer": ("metrics/identity_transfer.json", "figures/identity_*.png"),
-    "06_bpd": ("metrics/likelihood.json", "figures/iwae_vs_k.pdf"),
+    "06_bpd": ("metrics/likelihood.json", "figures/iwae_vs_k.pdf", "metrics/fid.json"),
 }
+TRAINING_NOTEBOOK = "01_train_vae"
 RUNNER_PARAMETERS = ("RUN_DIR", "PROFILE", "DATA", "CELEBA_ROOT", "SEED", "DEVICE", "INTERACTIVE", "PROGRESS")
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "papermill", "scikit-learn", "nbconvert")
+# The kernel's own log (its start-up notice that local TCP is unencrypted, ...) stays out of the console; errors
+# in cells still reach the executed notebook and the runner's one-line failure message.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 # The runner's own interpreter (jupyter_client maps a "python3" kernel to sys.executable), not whatever the
 # notebook metadata names: a fresh machine has no "vae-celeba" kernelspec registered.
 KERNEL = "python3"
@@ -70,6 +81,7 @@ class RunOptions:
     force: bool = False
     only: tuple[str, ...] = ()  # names or number prefixes ("02"); empty = all
     documents: bool = True  # report.pdf and notebook PDFs after the notebooks
+    verbose: bool = False  # stream what the notebooks print (training logs ...) to the console
     notebooks: tuple[str, ...] = NOTEBOOKS
     notebooks_dir: Path = NOTEBOOKS_DIR
     config_dir: Path = CONFIG_DIR
@@ -101,8 +113,13 @@ def select(notebooks: tuple[str, ...], only: tuple[str, ...]) -> list[str]:
     return [n for n in notebooks if n in chosen]
 
 
-def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> dict[str, dict]:
-    """configs/<profile>.json -> {notebook: parameters} (its "common" section merged under each notebook's)."""
+def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...],
+                _children: tuple[str, ...] = ()) -> dict[str, dict]:
+    """configs/<profile>.json -> {notebook: parameters} (its "common" section merged under each notebook's).
+
+    `"extends": "<profile>"` starts from another profile's parameters (the `spec` recipe runs notebooks 02-06
+    exactly as `full` does), so a shared setting lives in one file.
+    """
     path = Path(config_dir) / f"{profile}.json"
     try:
         raw = json.loads(path.read_text())
@@ -110,12 +127,12 @@ def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> d
         raise ConfigError(f"{path} is missing; every profile needs a parameter file (it may hold {{}}).") from None
     except ValueError as e:
         raise ConfigError(f"{path} is not valid JSON: {e}.") from None
-    sections = {"description", "common", *notebooks}
+    sections = {"description", "extends", "common", *notebooks}
     for section, params in raw.items():
         if section not in sections:
             raise ConfigError(f"{path} has a section {section!r} that names no notebook; valid sections: "
                               f"{', '.join(sorted(sections))}.")
-        if section == "description":
+        if section in ("description", "extends"):
             continue
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: section {section!r} must be an object of parameter names and values.")
@@ -123,7 +140,14 @@ def load_config(config_dir: Path, profile: str, notebooks: tuple[str, ...]) -> d
         if runner_set:
             raise ConfigError(f"{path}: {', '.join(runner_set)} in section {section!r} are set by the runner; "
                               f"use the command-line options (python -m vaelib run --help) instead.")
-    return {nb: {**raw.get("common", {}), **raw.get(nb, {})} for nb in notebooks}
+    base: dict[str, dict] = {nb: {} for nb in notebooks}
+    parent = raw.get("extends")
+    if parent is not None:
+        if not isinstance(parent, str) or parent in (profile, *_children):
+            raise ConfigError(f"{path}: \"extends\" must name another profile's parameter file without a cycle, "
+                              f"not {parent!r}.")
+        base = load_config(config_dir, parent, notebooks, (*_children, profile))
+    return {nb: {**base[nb], **raw.get("common", {}), **raw.get(nb, {})} for nb in notebooks}
 
 
 def declared_parameters(path: Path) -> dict[str, object]:
@@ -149,9 +173,16 @@ def _type_matches(value, default) -> bool:
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float))
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))  # JSON has no tuples
+    if isinstance(default, (list, tuple)):  # JSON has no tuples; each element must fit some default element
+        return isinstance(value, (list, tuple)) and (
+            not default or all(any(_type_matches(v, d) for d in default) for v in value))
     return isinstance(value, type(default))
+
+
+def _type_name(value) -> str:
+    if isinstance(value, (list, tuple)) and value:
+        return f"{type(value).__name__} of {'/'.join(sorted({_type_name(v) for v in value}))}"
+    return type(value).__name__
 
 
 def check_parameters(name: str, declared: dict[str, object], params: dict, source: str) -> None:
@@ -162,8 +193,8 @@ def check_parameters(name: str, declared: dict[str, object], params: dict, sourc
                               f"it; valid names: {', '.join(declared)}.")
         default = declared[key]
         if not _type_matches(value, default):
-            raise ConfigError(f"{source} passes {key}={value!r} ({type(value).__name__}) to notebook {name}, "
-                              f"but its default there is {default!r} ({type(default).__name__}).")
+            raise ConfigError(f"{source} passes {key}={value!r} ({_type_name(value)}) to notebook {name}, "
+                              f"but its default there is {default!r} ({_type_name(default)}).")
 
 
 def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
@@ -184,6 +215,7 @@ def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
 def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
     """(name, source notebook, parameters) of each selected notebook, all validated before anything runs."""
     get_profile(opts.profile)  # an unknown profile fails here, not inside the first notebook
+    resolve_device(opts.device)  # so does DEVICE="tpu", or "cuda" on a machine without one
     config = load_config(opts.config_dir, opts.profile, opts.notebooks)
     common = runner_parameters(opts, run_dir)
     if common["DATA"] == "celeba":
@@ -199,7 +231,23 @@ def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
         check_parameters(name, declared, common, "the runner")
         check_parameters(name, declared, config[name], str(Path(opts.config_dir) / f"{opts.profile}.json"))
         steps.append((name, path, {**config[name], **common}))
+    for name, _, params in steps:
+        if name == TRAINING_NOTEBOOK:
+            check_training(params, run_dir)
     return steps
+
+
+def check_training(params: dict, run_dir: Path) -> None:
+    """Notebook 01's training settings are valid, and fit a checkpoint already in the run folder: both fail now,
+    not after the data is generated or loaded. (EPOCHS / BATCH_SIZE = 0 mean the profile's, as in 01.)"""
+    from .run import build_profile
+    from .train import check_resume_config
+
+    overrides = {k: params[p] for k, p in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE")) if params.get(p)}
+    profile = build_profile(params["PROFILE"], params["DATA"], params["SEED"], **overrides)
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        check_resume_config(last, load_checkpoint(last, kind="vae"), profile.model, profile.train)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -259,6 +307,11 @@ def _finished_cleanly(executed: Path) -> bool:
     return bool(meta.get("end_time")) and not meta.get("exception")
 
 
+def _without_location(params: dict | None) -> dict | None:
+    # RUN_DIR says where the folder is, not what is in it: a copied or moved run is still complete.
+    return None if params is None else {k: v for k, v in params.items() if k != "RUN_DIR"}
+
+
 def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
@@ -269,7 +322,7 @@ def is_complete(run_dir: Path, name: str, source: Path, params: dict, manifest: 
     declared output exists. (Library changes are not detected: --force re-runs.)"""
     entry = (manifest.get("notebooks") or {}).get(name, {})
     return (entry.get("status") == "completed"
-            and entry.get("parameters") == json.loads(json.dumps(params))
+            and _without_location(entry.get("parameters")) == _without_location(json.loads(json.dumps(params)))
             and entry.get("source_sha256") == source_hash(source)
             and _finished_cleanly(run_dir / f"{name}.ipynb")
             and not missing_outputs(run_dir, outputs))
@@ -279,14 +332,16 @@ def is_complete(run_dir: Path, name: str, source: Path, params: dict, manifest: 
 # execution
 
 
-def execute(name: str, source: Path, target: Path, params: dict) -> None:
-    """One notebook under papermill; kernel output streams to this process's stdout (one line per N steps)."""
+def execute(name: str, source: Path, target: Path, params: dict, verbose: bool = False) -> None:
+    """One notebook under papermill. What its cells print goes to the executed copy, and with `verbose` also to
+    this process's stdout/stderr (training logs one line per N steps)."""
     import papermill
     from nbclient.exceptions import DeadKernelError
 
+    streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if verbose else {}
     try:
         papermill.execute_notebook(str(source), str(target), parameters=params, kernel_name=KERNEL,
-                                   progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
+                                   progress_bar=False, extra_arguments=KERNEL_ARGUMENTS, **streams)
     except papermill.PapermillExecutionError as e:
         raise NotebookFailedError(f"notebook {name} failed: {e.ename}: {e.evalue} "
                                   f"(traceback in {target}).") from None
@@ -295,11 +350,12 @@ def execute(name: str, source: Path, target: Path, params: dict) -> None:
                                   f"the cells that ran are in {target}.") from None
 
 
-def run_one(name: str, source: Path, params: dict, run_dir: Path, outputs: tuple[str, ...], entry: dict) -> None:
+def run_one(name: str, source: Path, params: dict, run_dir: Path, outputs: tuple[str, ...], entry: dict,
+            verbose: bool = False) -> None:
     """Execute one notebook and record status, finish time and wall time in its manifest `entry`."""
     t0 = time.perf_counter()
     try:
-        execute(name, source, run_dir / f"{name}.ipynb", params)
+        execute(name, source, run_dir / f"{name}.ipynb", params, verbose)
         lacking = missing_outputs(run_dir, outputs)
         if lacking:
             raise NotebookFailedError(f"notebook {name} finished but did not write {', '.join(lacking)} "
@@ -321,16 +377,19 @@ def run_notebooks(opts: RunOptions, run_dir: Path, steps, manifest: dict) -> tup
             print(f"{tag}: complete with this source and these parameters, skipped (--force re-runs it)", flush=True)
             skipped.append(name)
             continue
-        print(f"{tag}: running", flush=True)
+        print(f"{tag} ...", end="\n" if opts.verbose else " ", flush=True)
         entries[name] = {"parameters": params, "source_sha256": source_hash(source), "status": "running",
                          "started": _now()}
         write_manifest(run_dir, manifest)
         try:
-            run_one(name, source, params, run_dir, outputs, entries[name])
+            run_one(name, source, params, run_dir, outputs, entries[name], opts.verbose)
+        except NotebookFailedError:
+            print("failed", flush=True)
+            raise
         finally:
             write_manifest(run_dir, manifest)
         executed.append(name)
-        print(f"{tag}: done in {entries[name]['wall_s']:.1f} s", flush=True)
+        print(f"{tag + ': ' if opts.verbose else ''}done in {entries[name]['wall_s']:.1f} s", flush=True)
     return executed, skipped
 
 
@@ -352,38 +411,58 @@ def notebook_pdf(executed: Path, target: Path) -> Path:
     return target
 
 
-def notebook_pdfs(run_dir: Path, notebooks: tuple[str, ...]) -> list[Path]:
-    """RUN_DIR/pdf/<notebook>.pdf for each executed notebook; an up-to-date PDF is kept."""
+def notebook_pdfs(run_dir: Path, notebooks: tuple[str, ...], pool: Executor | None = None) -> list[Path]:
+    """RUN_DIR/pdf/<notebook>.pdf for each executed notebook; an up-to-date PDF is kept. With `pool`, the
+    PDFs are built in its processes (nbconvert changes the working directory, so threads would collide)."""
     out = run_dir / "pdf"
     out.mkdir(exist_ok=True)
-    pdfs = []
+    jobs = []
     for name in notebooks:
         executed, target = run_dir / f"{name}.ipynb", out / f"{name}.pdf"
         if not executed.is_file():
             continue
         if not target.is_file() or target.stat().st_mtime < executed.stat().st_mtime:
-            print(f"pdf: {name}", flush=True)
-            notebook_pdf(executed, target)
-        pdfs.append(target)
-    return pdfs
+            jobs.append(pool.submit(notebook_pdf, executed, target) if pool else notebook_pdf(executed, target))
+        else:
+            jobs.append(target)
+    return [job.result() if isinstance(job, Future) else job for job in jobs]
 
 
 def build_documents(run_dir: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> list[Path]:
-    """report.pdf and notebook PDFs; without TeX one line says what to install and only the generated
-    LaTeX is written (a machine with TeX can build it later with `make report`)."""
+    """report.pdf and notebook PDFs, built side by side (each xelatex run uses one core); without TeX one line
+    says what to install and only the generated LaTeX is written (`make report` builds it later)."""
     run_dir = Path(run_dir).resolve()
     missing = report.missing_tex_tools()
-    if missing:
+    if set(missing) - {"pandoc"}:
         report.write_generated(run_dir)
         print(report.no_tex_message(missing), flush=True)
         return []
-    return [report.build_report(run_dir), *notebook_pdfs(run_dir, notebooks)]
+    t0 = time.perf_counter()
+    print("documents: report.pdf and notebook PDFs ...", end=" ", flush=True)
+    if missing:  # only pandoc: report.pdf needs latexmk and xelatex alone, the notebook PDFs need pandoc too
+        documents = [report.build_report(run_dir)]
+        print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(report.no_pandoc_message(), flush=True)
+        return documents
+    workers = max(1, min(len(notebooks) + 1, os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        report_pdf = pool.submit(report.build_report, run_dir)
+        pdfs = notebook_pdfs(run_dir, notebooks, pool)
+        documents = [report_pdf.result(), *pdfs]
+    print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return documents
 
 
 def run_pipeline(opts: RunOptions) -> RunResult:
     run_dir = resolve_path(opts.run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    steps = plan(opts, run_dir)
+    steps = plan(opts, run_dir)  # before the folder is made: a bad parameter leaves no empty run folder behind
+    check_writable([run_dir])
+    with run_lock(run_dir, "python -m vaelib run"):
+        prepare_run_dir(run_dir, get_profile(opts.profile).model)
+        return _run_locked(opts, run_dir, steps)
+
+
+def _run_locked(opts: RunOptions, run_dir: Path, steps) -> RunResult:
     manifest = read_manifest(run_dir)
     data = runner_parameters(opts, run_dir)["DATA"]
     manifest.update(profile=opts.profile, data=data, seed=opts.seed, device=device_name(opts.device),

@@ -51,6 +51,11 @@ def no_tex_message(missing: Iterable[str]) -> str:
             f"or `conda install -c conda-forge texlive-core latexmk pandoc`.")
 
 
+def no_pandoc_message() -> str:
+    return ("report: pandoc not found, so the notebook PDFs are skipped (report.pdf is built); install it with "
+            "`apt-get install pandoc` or `conda install -c conda-forge pandoc`.")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # values -> text
 
@@ -266,10 +271,16 @@ TABLES = (
                        ("success_rate", "success"), ("success_lo", "low"), ("success_hi", "high"),
                        ("other_change", "other attr."), ("pixel_mse", "pixel MSE"), ("latent_l2", "latent L2"),
                        ("judge_threshold", "thr."), ("judge_balanced_accuracy", "judge bal. acc."))),
+    TableSpec("bonus", ("likelihood",), "The assignment's bonus metric as it defines it: this run beside the "
+              "values the seed solution published.", path="bonus_table",
+              columns=(("quantity", "quantity"), ("this_run", "this run"), ("seed_published", "seed published"))),
     TableSpec("likelihood", ("likelihood",), "Likelihood bounds on the test split (bits per dimension).",
               path="iwae", index="k"),
     TableSpec("likelihood-summary", ("likelihood",), "Likelihood summary (all scalar entries of likelihood.json).",
               index="quantity", scalars=True),
+    TableSpec("fid", ("fid",), "FID and KID against the test split (lower is better; n: generated images per set, "
+              "as many test images as reference).", path="sets",
+              columns=(("set", "images"), ("n", "n"), ("fid", "FID"), ("kid", "KID"), ("kid_std", "KID std"))),
     TableSpec("identity", ("identity_transfer",), "Identity transfer against the number K of components taken "
               "from the anchor: of n subject-anchor pairs, how many transferred faces are nearer the anchor's "
               "photos than the subject's other photos in the identity embedding (share and Wilson 95% "

@@ -78,6 +78,18 @@ class RunContext:
             )
         return path
 
+    def train_command(self) -> str:
+        """The `python -m vaelib train` line that continues this run (named in error messages)."""
+        parts = ["python -m vaelib train", f"--run-dir {self.run_dir}", f"--profile {self.profile.name}"]
+        base, train = get_profile(self.profile.name), self.profile.train
+        if self.profile.data.source != base.data.source:
+            parts.append(f"--data {self.profile.data.source}")
+        if self.profile.data.source == "celeba" and self.celeba_root:
+            parts.append(f"--celeba-root {self.celeba_root}")
+        parts += [f"--{name.replace('_', '-')} {getattr(train, name)}" for name in ("seed", "epochs", "batch_size")
+                  if getattr(train, name) != getattr(base.train, name)]
+        return " ".join(parts)
+
     def load_data(self):
         """The profile's dataset as CelebA64 (synthetic generated on first use); cached for this process."""
         if self._data is None:
@@ -124,20 +136,29 @@ def setup_run(
 ) -> RunContext:
     """Build the context from a notebook's parameters: picks the profile, applies overrides, seeds.
 
-    A `batch_size` override also rescales the learning rate (`config.with_batch_size`).
+    Every value is checked before the run folder is created, so a bad parameter leaves nothing behind.
+    """
+    prof = build_profile(profile, data, seed, **train_overrides)
+    device = resolve_device(device)
+    set_seed(seed)
+    ctx = RunContext(resolve_path(run_dir), prof, device, seed, interactive, progress, celeba_root or None)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    return ctx
+
+
+def build_profile(profile: str, data: str | None = None, seed: int = 0, **train_overrides) -> Profile:
+    """The profile with a data source and training overrides applied (ConfigError on any bad value).
+
+    A `batch_size` override rescales the profile's learning rate (`config.with_batch_size`); an explicit `lr`
+    override is applied after that, as given.
     """
     prof = get_profile(profile)
     if data is not None:
         prof = override(prof, data=override(prof.data, source=data))
-    # The notebook's SEED drives training too, so one parameter fixes the whole run.
     batch_size = train_overrides.pop("batch_size", None)
-    train = override(prof.train, seed=seed, **train_overrides)
-    prof = override(prof, train=train if batch_size is None else with_batch_size(train, batch_size))
-    set_seed(seed)
-    ctx = RunContext(resolve_path(run_dir), prof, resolve_device(device), seed, interactive, progress,
-                     celeba_root or None)
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    return ctx
+    train = prof.train if batch_size is None else with_batch_size(prof.train, batch_size)
+    # The notebook's SEED drives training too, so one parameter fixes the whole run.
+    return override(prof, train=override(train, seed=seed, **train_overrides))
 
 
 def _finite(obj):

@@ -10,31 +10,61 @@ CPU with hardware bf16 (AVX512-BF16 or AMX) training runs under bf16 autocast to
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .atomic import check_writable, remove_stale_temps
 from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
-from .config import ModelConfig, TrainConfig, config_to_dict, model_config_from_dict
+from .config import (
+    ModelConfig,
+    TrainConfig,
+    config_to_dict,
+    describe_loss,
+    describe_validation_loss,
+    model_config_from_dict,
+    override,
+)
 from .data.batches import device_batches
 from .data.pixels import images_tensor
-from .errors import TrainingDivergedError
+from .errors import CheckpointError, ConfigError, TrainingDivergedError
 from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
 from .models import VAE, count_parameters
 
 # Train-config fields that may change between a run and its resume without changing the numbers.
-RESUMABLE_CHANGES = {"epochs", "log_every", "compile"}
+RESUMABLE_CHANGES = {"epochs", "log_every", "compile", "vgg_weights"}
+BF16_ENV = "VAELIB_BF16"  # "0" trains in fp32 even where bf16 is native (reproduces an AVX2-only CPU anywhere)
+# Fields a resume may lower: the way out of a diverged run. A request above the checkpoint's value (the profile's
+# default, say, after `train --lr` recovered a run) continues at the checkpoint's value with a notice: raising them
+# mid-run is another experiment, and refusing would leave `run`, which has no --lr, no way to finish the folder.
+LOWERABLE_ON_RESUME = ("lr", "grad_clip")
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware, so that bf16 autocast is a speed-up, not an emulation."""
+    """Whether `device` computes bf16 in hardware, so that bf16 autocast is a speed-up, not an emulation, and
+    $VAELIB_BF16 does not switch it off."""
+    setting = os.environ.get(BF16_ENV, "auto")
+    if setting not in ("auto", "0", "1"):
+        raise ConfigError(f"{BF16_ENV}={setting!r}: use 0 (fp32), 1 (bf16 autocast) or auto (bf16 where native).")
+    if setting != "auto":
+        return setting == "1"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":  # torch has no public query for this; these helpers exist in the pinned torch
         return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    # MPS: bf16 there needs macOS 14 and its speed was never measured on Apple hardware here, so fp32.
     return False
+
+
+def fused_adam(device: torch.device) -> bool:
+    """Fused Adam (one kernel for all parameters) on CUDA and MPS, which have the kernel in the pinned torch. The
+    CPU has one too, but keeps the for-each Adam so that CPU runs stay bit-identical to those before it."""
+    return device.type in ("cuda", "mps")
 
 
 class Trainer:
@@ -56,27 +86,44 @@ class Trainer:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr,
-                                          weight_decay=train_cfg.weight_decay, fused=device.type == "cuda")
+                                          weight_decay=train_cfg.weight_decay, fused=fused_adam(device))
         # Compiling pays on CUDA only: on the 2-core CPU it cost ~2 min and ran slower than eager bf16.
         self.step_model = torch.compile(self.model) if (train_cfg.compile and device.type == "cuda") else self.model
+        # Evaluation weights: an exponential moving average of the trained ones (torch's own implementation;
+        # buffers are copied, GroupNorm has none that learn). A short CPU run gains most from it.
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
+                    if train_cfg.ema_decay > 0 else None)
         self.perceptual = VGGPerceptual(train_cfg.vgg_weights).to(device) if train_cfg.perceptual_weight > 0 else None
         self.epoch = 0  # completed epochs
         self.step = 0
         self.best_val = math.inf
-        self.history: dict = {"epochs": [], "steps": []}
+        self.history: dict = {"epochs": [], "steps": [],
+                              "validation_loss": describe_validation_loss(model_cfg, train_cfg)}
+        # The best epoch's weights (CPU copy) also go into last.pt, so best.pt can always be rebuilt from it.
+        self.best_model: dict | None = None
+        self.best_epoch = 0
+        self.resumed = False
+        self.checkpoint_dir: Path | None = None  # set by fit
+        self.rerun_command: str | None = None  # the CLI line that resumes this run; named in the divergence error
+
+    @property
+    def eval_model(self) -> VAE:
+        """The weights that are validated, saved as best and used downstream: the EMA where it is on."""
+        return self.model if self.ema is None else self.ema.module
 
     def autocast(self):
         # bf16 keeps fp32's exponent range, so no loss scaling (and no GradScaler) is needed.
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
-    def losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, beta: float, model: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
         """Mean over the batch of per-image recon, KL and loss = recon + beta * KL (+ perceptual)."""
+        model = self.step_model if model is None else model
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = self.step_model(x)
+            out = model(x)
         # Losses in fp32: per-image sums over 12,288 values lose too much in bf16.
-        recon = reconstruction_loss(self.model, out.reconstruction.float(), x)
+        recon = reconstruction_loss(getattr(model, "_orig_mod", model), out.reconstruction.float(), x)
         kl = kl_standard_normal(out.mu.float(), out.logvar.float())
         loss = recon + beta * kl
         if self.perceptual is not None:
@@ -97,20 +144,26 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(device_batches(images, cfg.batch_size, gen, train=True), total=n_batches,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        total_steps = cfg.epochs * n_batches
         for i, x in enumerate(bar):
+            lr = cfg.lr_at(self.step, total_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
             parts = self.losses(x, beta)
             self.optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             self.step += 1
             sums += torch.stack([parts["loss"].detach(), parts["recon"].detach(), parts["kl"].detach()])
             if self.step % cfg.log_every == 0 or i == n_batches - 1:
                 # Reading the loss syncs the GPU, so it is checked here rather than every step.
                 loss, recon, kl = (sums / (i + 1)).tolist()
-                self._check_finite(loss)
+                self._check_finite(loss, "training loss")
                 self.history["steps"].append({"step": self.step, "epoch": epoch + (i + 1) / n_batches,
-                                              "loss": loss, "recon": recon, "kl": kl, "beta": beta})
+                                              "loss": loss, "recon": recon, "kl": kl, "beta": beta, "lr": lr})
                 if not progress:
                     log(f"epoch {epoch + 1} step {self.step}: loss {loss:.1f} recon {recon:.1f} kl {kl:.1f}")
         seconds = time.perf_counter() - start
@@ -120,34 +173,47 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor) -> dict:
-        """Validation loss at beta = 1 (the negative ELBO), comparable across epochs of the warm-up."""
-        self.model.eval()
+        """Validation loss of `eval_model` at beta = 1, comparable across the epochs of the warm-up (for a
+        Gaussian model the negative ELBO under its continuous density; see `describe_validation_loss`)."""
+        model = self.eval_model.eval()
         totals = torch.zeros(3, device=self.device)
         gen = torch.Generator(device=self.device).manual_seed(0)
         for x in device_batches(images, self.cfg.batch_size, gen, train=False):
-            parts = self.losses(x, beta=1.0)
+            parts = self.losses(x, beta=1.0, model=model)
             totals += x.shape[0] * torch.stack([parts["loss"], parts["recon"], parts["kl"]])
         loss, recon, kl = (totals / images.shape[0]).tolist()
         return {"val_loss": loss, "val_recon": recon, "val_kl": kl}
 
-    def _check_finite(self, loss: float) -> None:
-        if not math.isfinite(loss):
-            raise TrainingDivergedError(
-                f"the training loss became {loss} at epoch {self.epoch + 1}, step {self.step}; the last good "
-                "checkpoint is kept: lower the learning rate or raise grad_clip, then rerun to resume."
-            )
+    def _check_finite(self, value: float, what: str) -> None:
+        if math.isfinite(value):
+            return
+        # Only claim a good checkpoint when one exists (last.pt is written only after a finite epoch, and a NaN one
+        # is refused on load, so an existing last.pt is a good one).
+        last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir is not None else None
+        kept = (f"the last good checkpoint is kept ({last}), so a rerun resumes from it" if last and last.is_file()
+                else "no epoch finished, so there is no checkpoint and a rerun starts afresh")
+        lr, clip = self.cfg.lr, self.cfg.grad_clip
+        how = (f"`{self.rerun_command} --lr {lr / 2:.2g} --grad-clip {min(clip, 10.0) / 2:g}`" if self.rerun_command
+               else f"TrainConfig(lr={lr / 2:.2g}, grad_clip={min(clip, 10.0) / 2:g})")
+        raise TrainingDivergedError(
+            f"the {what} became {value} in epoch {self.epoch + 1} (step {self.step}); {kept}: rerun with a lower "
+            f"learning rate (now {lr:.2g}) or a tighter gradient clip (now {clip:g}), e.g. {how}."
+        )
 
     # ---- checkpoints -------------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
             "kind": "vae",
             "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "model_config": config_to_dict(self.model_cfg),
             "train_config": config_to_dict(self.cfg),
             "epoch": self.epoch,
             "step": self.step,
             "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "best_model": self.best_model,
             "bf16": self.bf16,
             "history": self.history,
             "rng": {"torch": torch.get_rng_state(),
@@ -155,63 +221,159 @@ class Trainer:
         }
 
     def load_state(self, state: dict, path) -> None:
-        check_config(path, state["model_config"], config_to_dict(self.model_cfg), "model")
-        saved_train = {k: v for k, v in state["train_config"].items() if k not in RESUMABLE_CHANGES}
-        wanted = {k: v for k, v in config_to_dict(self.cfg).items() if k not in RESUMABLE_CHANGES}
-        check_config(path, saved_train, wanted, "training")
+        check_resume_config(path, state, self.model_cfg, self.cfg)
         self.model.load_state_dict(strip_compile_prefix(state["model"]))
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.best_val = state["epoch"], state["step"], state["best_val"]
+        self.best_model, self.best_epoch = state.get("best_model"), state.get("best_epoch", 0)
         self.history = state["history"]
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
+    def _adopt_lowered(self, saved: dict, log: Callable[[str], None]) -> None:
+        """Resume at a lower lr / grad_clip if asked (recorded in history["changes"]); never at a higher one."""
+        changes = {}
+        for name in LOWERABLE_ON_RESUME:
+            old, new = saved[name], getattr(self.cfg, name)
+            if new > old:
+                log(f"note: this run continues with {name} {old:g} from its checkpoint, not {new:g}: raising it "
+                    "mid-run would be another experiment (use a new RUN_DIR for that)")
+                self.cfg = override(self.cfg, **{name: old})
+            elif new < old:
+                log(f"resuming with {name} {new:g} instead of {old:g} (recorded in the training history)")
+                changes[name] = [old, new]
+        if changes:
+            self.history.setdefault("changes", []).append({"after_epoch": self.epoch, **changes})
+        for group in self.optimizer.param_groups:  # load_state_dict restored the checkpoint's lr
+            group["lr"] = self.cfg.lr
+
+    def resume(self, checkpoint_dir: Path, log: Callable[[str], None] = print) -> bool:
+        """Load checkpoint_dir/last.pt if present, config checked; cheap, so callers run it before loading data."""
+        last = Path(checkpoint_dir) / "last.pt"
+        if self.resumed or not last.exists():
+            return self.resumed
+        state = load_checkpoint(last, map_location=self.device, kind="vae")
+        self.load_state(state, last)
+        self._adopt_lowered(state["train_config"], log)
+        self.resumed = True
+        log(f"resuming from {last} after epoch {self.epoch}")
+        if state.get("bf16", self.bf16) != self.bf16:
+            # Allowed (the weights are the same kind), but the exact-resume promise holds per precision.
+            log(f"note: {last} was trained {'with' if state['bf16'] else 'without'} bf16 autocast and this "
+                f"device continues {'with' if self.bf16 else 'without'} it, so the result will differ slightly "
+                "from an uninterrupted run.")
+        return True
+
     def fit(self, train_images: torch.Tensor, val_images: torch.Tensor, checkpoint_dir, progress: bool = True,
             log: Callable[[str], None] = print, on_epoch: Callable[[dict], None] | None = None) -> dict:
         """Train until `cfg.epochs` completed epochs, resuming from checkpoint_dir/last.pt if present."""
+        self.checkpoint_dir = checkpoint_dir = Path(checkpoint_dir)
         last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
-        if last.exists():
-            state = load_checkpoint(last, map_location=self.device, kind="vae")
-            self.load_state(state, last)
-            log(f"resuming from {last} after epoch {self.epoch}")
-            if state.get("bf16", self.bf16) != self.bf16:
-                # Allowed (the weights are the same kind), but the exact-resume promise holds per precision.
-                log(f"note: {last} was trained {'with' if state['bf16'] else 'without'} bf16 autocast and this "
-                    f"device continues {'with' if self.bf16 else 'without'} it, so the result will differ slightly "
-                    "from an uninterrupted run.")
+        self.resume(checkpoint_dir, log)
         train_images, val_images = train_images.to(self.device), val_images.to(self.device)
         while self.epoch < self.cfg.epochs:
             row = self.train_epoch(train_images, progress, log)
             row.update(self.evaluate(val_images))
+            # A last step can turn the weights NaN after a finite training loss: never checkpoint such an epoch.
+            self._check_finite(row["val_loss"], "validation loss")
             self.epoch += 1
             self.history["epochs"].append(row)
             if row["val_loss"] < self.best_val:
-                self.best_val = row["val_loss"]
-                save_checkpoint(self.state(), best)
+                self.best_val, self.best_epoch = row["val_loss"], self.epoch
+                self.best_model = {k: v.detach().to("cpu", copy=True) for k, v in self.eval_model.state_dict().items()}
+                save_checkpoint(best_state(self.state()), best)
             save_checkpoint(self.state(), last)  # after best.pt: a crash in between only repeats the epoch
             log(f"epoch {self.epoch}/{self.cfg.epochs}: train {row['train_loss']:.1f} val {row['val_loss']:.1f} "
                 f"(recon {row['val_recon']:.1f}, kl {row['val_kl']:.1f}) {row['images_per_s']:.0f} img/s")
             if on_epoch is not None:
                 on_epoch(self.history)
+        if self.epoch:
+            ensure_best(checkpoint_dir, log)  # a finished run with a damaged best.pt heals here, not in a dead end
         return self.history
+
+
+def check_resume_config(path, state: dict, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """CheckpointError naming each field where last.pt's config differs in a way a resume may not change."""
+    check_config(path, state["model_config"], config_to_dict(model_cfg), "model")
+    free = RESUMABLE_CHANGES | set(LOWERABLE_ON_RESUME)
+    saved_train = {k: v for k, v in state["train_config"].items() if k not in free}
+    wanted = {k: v for k, v in config_to_dict(train_cfg).items() if k not in free}
+    check_config(path, saved_train, wanted, "training")
+
+
+def best_state(state: dict) -> dict:
+    """best.pt's content from a last.pt state: its best evaluation weights (the EMA where it is on) as `model`
+    (falls back to the final weights of a last.pt written before best weights were kept there)."""
+    out = {k: v for k, v in state.items() if k != "best_model"}
+    if state.get("best_model") is not None:
+        out["model"], out["ema"] = state["best_model"], None
+    return out
+
+
+def ensure_best(checkpoint_dir: Path, log: Callable[[str], None] = print) -> dict:
+    """best.pt's state; a missing or damaged best.pt is rebuilt from last.pt (with a notice) instead of failing."""
+    best, last = Path(checkpoint_dir) / "best.pt", Path(checkpoint_dir) / "last.pt"
+    try:
+        return load_checkpoint(best, kind="vae")
+    except CheckpointError as e:
+        if not last.is_file():
+            raise
+        problem = str(e)
+    state = load_checkpoint(last, kind="vae")
+    source = ("the best weights kept in last.pt" if state.get("best_model") is not None
+              else "last.pt's final weights (this last.pt predates kept best weights)")
+    rebuilt = best_state(state)
+    save_checkpoint(rebuilt, best)
+    log(f"note: rebuilt {best} from {source}, because {problem}")
+    return rebuilt
+
+
+def checkpoint_bytes(model_cfg: ModelConfig) -> int:
+    """About the size of last.pt: weights, best weights and Adam's two moments, 4 bytes per number each."""
+    with torch.device("meta"):  # counts parameters without allocating them
+        n = count_parameters(VAE(model_cfg))
+    return 16 * n + 2**20
+
+
+def prepare_run_dir(run_dir: Path, model_cfg: ModelConfig, log: Callable[[str], None] = print) -> None:
+    """Before training starts (with the run lock held): clear temps of killed writes, and make sure the run's
+    folders are writable and the disk holds two checkpoints (last.pt and its temp copy while it is replaced)."""
+    remove_stale_temps(run_dir, log)
+    check_writable([run_dir / "checkpoints", run_dir / "metrics", run_dir / "figures"],
+                   need_bytes=2 * checkpoint_bytes(model_cfg))
 
 
 def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or just load the history of) the VAE of a run; writes metrics/train_history.json."""
+    from .runlock import run_lock
+
+    with run_lock(ctx.run_dir, "VAE training (python -m vaelib train or notebook 01)", log):
+        prepare_run_dir(ctx.run_dir, ctx.profile.model, log)
+        # Built before the data loads: a missing VGG16 file or a checkpoint of another config fails at once.
+        trainer = Trainer(ctx.profile.model, ctx.profile.train, ctx.device)
+        trainer.rerun_command = ctx.train_command()
+        trainer.resume(ctx.checkpoints, log)  # a checkpoint of another config fails here, before the data loads
+        return _train_loaded(ctx, trainer, ctx.progress if progress is None else progress, log)
+
+
+def _train_loaded(ctx, trainer: Trainer, progress: bool, log: Callable[[str], None]) -> dict:
     data = ctx.load_data()
-    tcfg = ctx.profile.train
+    tcfg = trainer.cfg
     train_u8 = images_tensor(data, data.split("train")[:tcfg.train_limit])
     val_u8 = images_tensor(data, data.split("val")[:tcfg.val_limit])
-    trainer = Trainer(ctx.profile.model, tcfg, ctx.device)
-    progress = ctx.progress if progress is None else progress
     history = trainer.fit(train_u8, val_u8, ctx.checkpoints, progress, log,
                           on_epoch=lambda h: ctx.save_json("train_history", h))
     ctx.save_json("train_history", history)
     ctx.save_json("vae", {
+        "profile": ctx.profile.name,
+        "loss": describe_loss(ctx.profile.model, tcfg),
+        "validation_loss": describe_validation_loss(ctx.profile.model, tcfg),
         "parameters": count_parameters(trainer.model),
         "model_config": config_to_dict(ctx.profile.model),
-        "train_config": config_to_dict(tcfg),
+        "train_config": config_to_dict(trainer.cfg),
         "train_images": int(train_u8.shape[0]),
         "val_images": int(val_u8.shape[0]),
         "best_val_loss": trainer.best_val,
@@ -225,17 +387,30 @@ def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = pr
 
 def load_vae(ctx, which: str = "best") -> VAE:
     """The run's trained VAE in eval mode on ctx.device, built from the config stored in its checkpoint."""
-    path = ctx.require(ctx.run_dir / "checkpoints" / f"{which}.pt", "01_train_vae")
-    state = load_checkpoint(path, map_location=ctx.device, kind="vae")
+    folder = ctx.run_dir / "checkpoints"
+    if which == "best" and (folder / "last.pt").is_file():
+        state = ensure_best(folder)
+    else:
+        state = load_checkpoint(ctx.require(folder / f"{which}.pt", "01_train_vae"), kind="vae")
     model = VAE(model_config_from_dict(state["model_config"]))
-    model.load_state_dict(strip_compile_prefix(state["model"]))
+    model.load_state_dict(evaluation_weights(state))
     return model.to(ctx.device).eval()
 
 
+def evaluation_weights(state: dict) -> dict:
+    """The state dict a checkpoint is evaluated with: its EMA weights when it has them, else the trained ones."""
+    if state.get("ema") is None:
+        return strip_compile_prefix(state["model"])
+    return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+
+
 def train_from_cli(run_dir: str, profile: str, data: str | None, seed: int, epochs: int | None,
-                   batch_size: int | None = None, device: str = "auto", progress: bool = True) -> dict:
+                   batch_size: int | None = None, device: str = "auto", progress: bool = True,
+                   celeba_root: str = "", lr: float | None = None, grad_clip: float | None = None,
+                   vgg_weights: str | None = None) -> dict:
     from .run import setup_run
 
-    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v is not None}
-    ctx = setup_run(run_dir, profile, data, seed, device, progress=progress, **overrides)
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "grad_clip": grad_clip,
+                                   "vgg_weights": vgg_weights}.items() if v is not None}
+    ctx = setup_run(run_dir, profile, data, seed, device, celeba_root, progress=progress, **overrides)
     return train_vae(ctx)

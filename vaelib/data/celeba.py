@@ -38,7 +38,7 @@ _HOW_TO_GET = (
     "Automatic Google-Drive downloads often fail (quota): download it by hand from "
     "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped Images, Anno, Eval) or "
     "https://www.kaggle.com/datasets/jessicali9530/celeba-dataset, unzip it, and set CELEBA_ROOT=<root> "
-    "(or pass root=...)."
+    "(or pass --celeba-root to `python -m vaelib run/train`, CELEBA_ROOT in a notebook)."
 )
 
 
@@ -133,27 +133,31 @@ def resolve_celeba_root(root: str | os.PathLike | None = None) -> CelebALayout:
     """Find the CelebA layout at `root` (or $CELEBA_ROOT); DataError with download instructions if none."""
     root = root if root is not None else os.environ.get("CELEBA_ROOT")
     if not root:
-        raise DataError(f"no CelebA folder given: pass root=... or set CELEBA_ROOT.\n{_HOW_TO_GET}")
+        raise DataError(f"no CelebA folder given: pass --celeba-root or set CELEBA_ROOT.\n{_HOW_TO_GET}")
     base = Path(root).expanduser().resolve()
     if not base.is_dir():
-        raise DataError(f"CelebA root {base} does not exist (CELEBA_ROOT or root=...).\n{_HOW_TO_GET}")
+        raise DataError(f"CelebA root {base} does not exist (--celeba-root or CELEBA_ROOT).\n{_HOW_TO_GET}")
     layout = _layout_at(base / "celeba", "torchvision") or _layout_at(
         base, "torchvision" if base.name == "celeba" else "flat"
     )
     if layout is None:
-        raise DataError(f"no CelebA annotation files in {base} (CELEBA_ROOT or root=...).\n{_HOW_TO_GET}")
+        raise DataError(f"no CelebA annotation files in {base} (--celeba-root or CELEBA_ROOT).\n{_HOW_TO_GET}")
     return layout
 
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()  # splitlines handles the official CRLF
+        # utf-8-sig drops the byte-order mark that Windows editors add, which would otherwise glue itself to the
+        # first name or count; splitlines handles the official CRLF.
+        return path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not a text file ({exc}); re-download it.") from exc
 
 
-def _bad_row(path: Path, lineno: int, line: str, expected: str) -> DataError:
-    return DataError(f"{path.name} line {lineno}: expected {expected}, got {line.strip()[:80]!r}; "
+def _bad_row(path: Path, lineno: int, line: str, expected: str, bad_value: str | None = None) -> DataError:
+    # The whole row, not a prefix: the bad value is often the 40th field, far past any cut.
+    value = f" (bad value {bad_value!r})" if bad_value is not None else ""
+    return DataError(f"{path.name} line {lineno}: expected {expected}, got {line.strip()!r}{value}; "
                      f"the file is damaged: re-download it ({path}).")
 
 
@@ -178,9 +182,10 @@ def _decode_values(path: Path, lines: list[str], first: int, values: list[str], 
     try:
         return np.fromiter(map(codes.__getitem__, values), dtype, len(values)).reshape(-1, width)
     except KeyError:
-        bad_row = next(i for i, v in enumerate(values) if v not in codes) // width
+        bad = next(i for i, v in enumerate(values) if v not in codes)
         row_lines = [n for n, line in enumerate(lines[first:], first) if line.strip()]
-        raise _bad_row(path, row_lines[bad_row] + 1, lines[row_lines[bad_row]], expected) from None
+        line = row_lines[bad // width]
+        raise _bad_row(path, line + 1, lines[line], expected, values[bad]) from None
 
 
 def _parse_attributes(path: Path) -> tuple[list[str], np.ndarray]:
@@ -188,6 +193,9 @@ def _parse_attributes(path: Path) -> tuple[list[str], np.ndarray]:
     csv = path.suffix == ".csv"
     # txt: count line, header of 40 names, rows; Kaggle csv: "image_id,<40 names>" header, rows.
     header = lines[0].split(",")[1:] if csv and lines else (lines[1].split() if len(lines) > 1 else [])
+    if not csv and lines and tuple(lines[0].split()) == CELEBA_ATTRIBUTES:
+        raise DataError(f"{path.name} line 1 is the header of attribute names, but the official file starts with "
+                        f"a line holding the image count: the count line is missing; re-download it ({path}).")
     if tuple(header) != CELEBA_ATTRIBUTES:
         raise _bad_row(path, 1 if csv else 2, ",".join(header), "the 40 official attribute names")
     expected = "an image name and 40 values of -1/1"
