@@ -14,6 +14,7 @@ from vaelib.editing import classify
 from vaelib.editing.classify import (
     ClassifierTraining,
     attribute_metrics,
+    calibrate_thresholds,
     disjoint_halves,
     load_classifier,
     predict,
@@ -25,11 +26,16 @@ from vaelib.models.classifier import AttributeClassifier, ClassifierConfig
 from vaelib.run import setup_run
 
 
-def test_full_width_is_resnet18_with_a_64px_stem():
-    model = AttributeClassifier()
+@pytest.mark.parametrize("stride, side", [(2, 4), (1, 8)])
+def test_full_width_is_resnet18_with_a_64px_stem(stride, side):
+    model = AttributeClassifier(ClassifierConfig(stem_stride=stride)).eval()
     stem = model.net.conv1
-    assert (stem.kernel_size, stem.stride, stem.padding) == ((3, 3), (1, 1), (1, 1))
+    assert (stem.kernel_size, stem.stride, stem.padding) == ((3, 3), (stride, stride), (1, 1))
     assert isinstance(model.net.maxpool, nn.Identity)
+    n = model.net
+    with torch.no_grad():  # the last stage's feature map: 64 / 16 with the stride-2 stem, 64 / 8 with stride 1
+        h = n.layer4(n.layer3(n.layer2(n.layer1(n.relu(n.bn1(n.conv1(torch.rand(1, 3, 64, 64))))))))
+    assert h.shape[-2:] == (side, side)
     reference = torchvision.models.resnet18(weights=None, num_classes=40)
     ours = {k: v.shape for k, v in model.net.state_dict().items()}
     theirs = {k: v.shape for k, v in reference.state_dict().items()}
@@ -60,7 +66,7 @@ def _toy(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def test_training_learns_a_visible_attribute():
     images, labels = _toy()
     cfg = ClassifierConfig(width=4)
-    model, history = train_classifier(images, labels, cfg, ClassifierTraining(epochs=6, batch_size=16, lr=3e-3),
+    model, history = train_classifier(images, labels, cfg, ClassifierTraining(epochs=10, batch_size=16, lr=3e-3),
                                       torch.device("cpu"), log=lambda _: None)
     assert not model.training
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -85,6 +91,26 @@ def test_attribute_metrics_known_answers():
     assert m["B"]["majority_baseline"] == pytest.approx(0.25)
 
 
+def test_calibrated_threshold_beats_half_on_an_imbalanced_toy():
+    # A class-weighted network pushes the rare class's probabilities up: here every negative sits at 0.55-0.65
+    # and every positive at 0.7-0.9, so 0.5 calls everything positive (balanced accuracy 0.5).
+    rng = np.random.default_rng(0)
+    labels = (rng.random((400, 1)) < 0.1).astype(int)
+    probs = np.where(labels == 1, rng.uniform(0.7, 0.9, labels.shape), rng.uniform(0.55, 0.65, labels.shape))
+    thresholds = calibrate_thresholds(probs, labels)
+    assert probs[labels == 0].max() < thresholds[0] <= probs[labels == 1].min()
+    names = ("rare",)
+    at_half = attribute_metrics(probs, labels, labels, names)["rare"]
+    calibrated = attribute_metrics(probs, labels, labels, names, thresholds)["rare"]
+    assert at_half["balanced_accuracy"] == pytest.approx(0.5)
+    assert calibrated["balanced_accuracy"] == pytest.approx(1.0) and calibrated["threshold"] == thresholds[0]
+    assert calibrated["accuracy"] > calibrated["majority_baseline"] > at_half["accuracy"]
+
+
+def test_single_class_attribute_keeps_half():
+    assert calibrate_thresholds(np.array([[0.2], [0.9]]), np.array([[1], [1]])).tolist() == [0.5]
+
+
 def test_disjoint_halves_cover_the_split():
     idx = np.arange(10, 31)
     a, b = disjoint_halves(idx, seed=3)
@@ -97,7 +123,10 @@ def test_disjoint_halves_cover_the_split():
 def _fake_data(n: int = 24) -> SimpleNamespace:
     images, labels = _toy(n)
     names = tuple(f"a{i}" for i in range(40))
-    return SimpleNamespace(images=images.numpy(), attributes=labels.numpy(), attr_names=names)
+    partition = np.zeros(n, dtype=int)
+    partition[16:] = 1  # the last images are the validation split that calibrates the thresholds
+    return SimpleNamespace(images=images.numpy(), attributes=labels.numpy(), attr_names=names,
+                           split=lambda name: np.flatnonzero(partition == {"train": 0, "val": 1}[name]))
 
 
 def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch):
@@ -108,6 +137,7 @@ def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch
     training = ClassifierTraining(epochs=1, batch_size=8)
     model, state = train_or_load(ctx, "judge", data, np.arange(16), cfg, training, log=lambda _: None)
     assert (ctx.checkpoints / "judge.pt").is_file() and state["kind"] == "classifier"
+    assert len(state["thresholds"]) == 40 and state["metrics"]["calibration_images"] == 8
 
     def fail(*args, **kwargs):
         raise AssertionError("retrained although a checkpoint exists")

@@ -14,10 +14,12 @@ from torch import nn
 from vaelib.config import get_profile
 from vaelib.editing.amplify import amplify, attribute_correlations, best_dim, top_variance_dims
 from vaelib.editing.directions import boundary_normal, conditional, correlated_attributes, mean_difference, shift_grid
-from vaelib.editing.evaluate import collect_edit_eval, format_table, score_edits
+from vaelib.editing.evaluate import collect_edit_eval, format_table, random_directions, score_edits, wilson_interval
 from vaelib.editing.guidance import guidance_batch, label_guidance
 from vaelib.editing.identity import fit_pca, identity_essences, pick_identities, transfer, transfer_grid
+from vaelib.editing.identity_measure import fit_identity_embedding, transfer_rows, verification
 from vaelib.editing.latents import encode
+from vaelib.editing.methods import attribute_directions, evaluate_directions
 from vaelib.errors import ConfigError
 from vaelib.models import VAE
 from vaelib.models.classifier import AttributeClassifier, ClassifierConfig
@@ -200,24 +202,81 @@ def _flat(rgb) -> torch.Tensor:
     return torch.tensor(rgb, dtype=torch.float32).view(-1, 3, 1, 1).expand(-1, 3, 4, 4).clone()
 
 
-def test_score_edits_known_answers():
+HALF = torch.tensor([0.5, 0.5])  # the ToyJudge's decision thresholds
+
+
+def test_score_edits_splits_add_and_remove_and_counts_decision_flips():
     before = _flat([[0.2, 0.2, 0.2], [0.2, 0.2, 0.2], [0.8, 0.8, 0.8], [0.8, 0.8, 0.8], [0.9, 0.9, 0.9]])
     after = _flat([[0.8, 0.8, 0.8], [0.3, 0.3, 0.3], [0.2, 0.2, 0.2], [0.7, 0.7, 0.7], [0.9, 0.9, 0.9]])
     z0, z1 = torch.zeros(5, 2), torch.tensor([[3.0, 4.0], [0, 1], [0, 2], [0, 0], [9, 9]])
     add = torch.tensor([True, True, False, False, True])  # the last is already bright: left out
-    s = score_edits(ToyJudge(), 0, before, after, z0, z1, add, watch=[1])
-    assert s["n"] == 4
-    assert s["success_rate"] == pytest.approx(0.5)  # 1st brightened, 3rd darkened; 2nd and 4th failed
-    assert s["other_change"] == pytest.approx(0.0, abs=1e-6)  # grey stays not red
-    assert s["watched_change"] == pytest.approx(0.0, abs=1e-6)
-    assert s["latent_l2"] == pytest.approx((5 + 1 + 2 + 0) / 4)
-    assert s["pixel_mse"] == pytest.approx((0.36 + 0.01 + 0.36 + 0.01) / 4)
-    assert s["identity_cosine"] == pytest.approx(1.0)  # grey to grey: same direction of features
+    s = score_edits(ToyJudge(), 0, before, after, z0, z1, add, HALF, watch=[1])
+    a, r = s["add"], s["remove"]
+    assert (a["n"], a["successes"], r["n"], r["successes"]) == (2, 1, 2, 1)  # 1st brightened; 3rd darkened
+    assert a["success_rate"] == r["success_rate"] == pytest.approx(0.5)
+    assert (a["success_lo"], a["success_hi"]) == pytest.approx(wilson_interval(1, 2))
+    assert a["other_change"] == pytest.approx(0.0, abs=1e-6)  # grey stays not red
+    assert a["watched_change"] == pytest.approx(0.0, abs=1e-6)
+    assert a["latent_l2"] == pytest.approx((5 + 1) / 2) and r["latent_l2"] == pytest.approx((2 + 0) / 2)
+    assert a["pixel_mse"] == pytest.approx((0.36 + 0.01) / 2)
+    assert a["judge_feature_cosine"] == pytest.approx(1.0)  # grey to grey: same direction of features
     red = _flat([[0.9, 0.1, 0.1]] * 2)
     grey = _flat([[0.4, 0.4, 0.4]] * 2)
-    s = score_edits(ToyJudge(), 0, grey, red, z0[:2], z0[:2], torch.tensor([True, True]))
-    assert s["success_rate"] == 0.0 and s["other_change"] == pytest.approx(0.5, abs=1e-3)  # red: 0.5 -> 1
-    assert s["identity_cosine"] == pytest.approx(1.1 / (np.sqrt(0.83) * np.sqrt(3)), abs=1e-5)
+    s = score_edits(ToyJudge(), 0, grey, red, z0[:2], z0[:2], torch.tensor([True, True]), HALF)
+    assert s["add"]["success_rate"] == 0.0 and s["add"]["other_change"] == pytest.approx(0.5, abs=1e-3)
+    assert s["add"]["judge_feature_cosine"] == pytest.approx(1.1 / (np.sqrt(0.83) * np.sqrt(3)), abs=1e-5)
+    assert s["remove"]["n"] == 0 and s["remove"]["success_rate"] is None
+
+
+def test_score_edits_decides_at_the_given_thresholds():
+    before, after = _flat([[0.2, 0.2, 0.2]]), _flat([[0.49, 0.49, 0.49]])  # judged bright: 0 -> 0.047
+    z = torch.zeros(1, 2)
+    at_half = score_edits(ToyJudge(), 0, before, after, z, z, torch.tensor([True]), HALF)
+    low = score_edits(ToyJudge(), 0, before, after, z, z, torch.tensor([True]), torch.tensor([0.01, 0.5]))
+    assert at_half["add"]["successes"] == 0 and low["add"]["successes"] == 1
+
+
+@pytest.mark.parametrize("k, n, lo, hi", [(0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0),
+                                          (81, 263, 0.2553, 0.3662)])
+def test_wilson_interval_known_values(k, n, lo, hi):
+    # Wilson score intervals without continuity correction (e.g. Newcombe 1998, Table I; 81/263 is his example)
+    assert wilson_interval(k, n) == pytest.approx((lo, hi), abs=1e-4)
+    assert wilson_interval(0, 0) == (None, None)
+
+
+def test_random_directions_are_seeded_unit_vectors():
+    u = random_directions(5, 7, seed=3)
+    torch.testing.assert_close(u.norm(dim=1), torch.ones(5))
+    torch.testing.assert_close(u, random_directions(5, 7, seed=3))
+    assert not torch.allclose(u, random_directions(5, 7, seed=4))
+
+
+def _edit_ctx(tmp_path, names):
+    ctx = setup_run(str(tmp_path / "run"), "smoke", device="cpu", progress=False)
+    per = {n: {"threshold": 0.5, "balanced_accuracy": 0.9} for n in names}
+    ctx.save_json("classifier", {"models": {"judge": {"per_attribute": per}}})
+    return ctx
+
+
+def test_every_target_gets_a_random_control_with_add_and_remove_rows(tmp_path, tiny_models):
+    vae, _ = tiny_models
+    names = [f"a{i}" for i in range(40)]
+    ctx = _edit_ctx(tmp_path, names)
+    judge = AttributeClassifier(ClassifierConfig(width=4)).eval()
+    d = vae.cfg.latent_dim
+    mu = torch.randn(40, d, generator=torch.Generator().manual_seed(0))
+    labels = (torch.rand(40, 40, generator=torch.Generator().manual_seed(2)) < 0.5).numpy().astype(int)
+    labels[:, :2] = (mu[:, :2].numpy() > 0)  # a0 and a1 live in latent dims 0 and 1
+    directions = attribute_directions(mu, labels, names, ["a0", "a1"], top_k=3, n_condition=1)
+    z = torch.randn(6, d, generator=torch.Generator().manual_seed(1))
+    rows = evaluate_directions(ctx, vae, judge, torch.full((40,), 0.5), z, names, directions, 2.0, 1.0)
+    for target in ("a0", "a1"):
+        for direction in ("add", "remove"):
+            got = [r for r in rows if r["target"] == target and r["direction"] == direction]
+            assert {r["method"] for r in got} == {*directions[target], "random_direction"}
+        both = [r for r in rows if r["target"] == target and r["method"] == "random_direction"]
+        assert sum(r["n"] for r in both) == 6  # every face is eligible for exactly one direction
+        assert all(r["latent_l2"] == pytest.approx(2.0) for r in both if r["n"])  # same distance as the methods
 
 
 def test_collect_edit_eval_merges_notebooks(tmp_path):
@@ -235,3 +294,31 @@ def test_collect_edit_eval_merges_notebooks(tmp_path):
     text = format_table(rows, ("target", "method", "success_rate"))
     assert "0.250" in text and text.count("\n") == 4
     assert json.loads((ctx.metrics / "edit_eval_feature_amp.json").read_text())["rows"][0]["n"] == 1
+
+
+def _people(n_ids: int, per: int, seed: int, spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n_ids * per, 30): each identity a random point in 5 of 30 dims plus noise in all 30."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((n_ids, 30))
+    centres[:, :5] = rng.normal(0, 3, (n_ids, 5))
+    ids = np.repeat(np.arange(n_ids) + 1000 * seed, per)
+    return centres[ids - 1000 * seed] + rng.normal(0, spread, (len(ids), 30)), ids
+
+
+def test_identity_embedding_tells_unseen_people_apart():
+    train, train_ids = _people(40, 8, seed=0)
+    embedding = fit_identity_embedding(train, train_ids)
+    test, test_ids = _people(10, 6, seed=1)  # other people, never seen by the embedding
+    v = verification(embedding.transform(test), test_ids)
+    assert v["n"] == 60 * 9 and v["chance"] == 0.5 and v["identities"] == 10
+    assert v["success_rate"] > 0.9 and v["success_lo"] > 0.5
+    noise = verification(np.random.default_rng(2).normal(size=test.shape), test_ids)  # no identity in it
+    assert abs(noise["success_rate"] - 0.5) < 0.1
+
+
+def test_transfer_rows_count_faces_nearer_the_anchor():
+    anchors, subjects = np.zeros((3, 2)), np.ones((3, 2))
+    faces = np.array([[0.1, 0.1], [0.9, 0.9], [0.2, 0.3]])
+    rows = transfer_rows({0: subjects, 5: faces}, anchors, subjects)
+    assert [(r["k"], r["n"], r["successes"]) for r in rows] == [(0, 3, 0), (5, 3, 2)]
+    assert (rows[1]["success_lo"], rows[1]["success_hi"]) == pytest.approx(wilson_interval(2, 3))

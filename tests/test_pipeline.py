@@ -307,6 +307,27 @@ def test_smoke_notebook_pdfs_have_figures(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_edit_tables_have_controls_intervals_and_thresholds(smoke_run):
+    metrics = report.load_metrics(smoke_run.run_dir)
+    thresholds = {n: m["threshold"] for n, m in metrics["classifier"]["models"]["judge"]["per_attribute"].items()}
+    assert len(thresholds) == 40 and all(0 <= t <= 1 for t in thresholds.values())
+    for name in ("edit_eval_feature_amp", "edit_eval_label_guidance"):
+        rows = metrics[name]["rows"]
+        for target in {r["target"] for r in rows}:
+            for direction in ("add", "remove"):
+                cell = [r for r in rows if r["target"] == target and r["direction"] == direction]
+                assert any(r["method"] == "random_direction" for r in cell), (name, target, direction)
+                assert all(r["judge_threshold"] == thresholds[target] for r in cell)
+        assert all(isinstance(r["n"], int) and r["n"] >= 0 for r in rows)
+        for r in rows:
+            if r["n"]:
+                assert r["success_lo"] <= r["success_rate"] <= r["success_hi"]
+    identity = metrics["identity_transfer"]["identity"]
+    assert identity["measured"] and identity["verification"]["chance"] == 0.5
+    assert [r["k"] for r in identity["transfer"]][0] == 0 and all(r["n"] for r in identity["transfer"])
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(bool(os.environ.get("FID_WEIGHTS")), reason="FID_WEIGHTS is set: the smoke run measures FID")
 def test_smoke_fid_says_not_measured_without_weights(smoke_run):
     result = json.loads((smoke_run.run_dir / "metrics" / "fid.json").read_text())

@@ -106,7 +106,8 @@ def _hand_made_run(run_dir):
     metrics = {
         "likelihood": {"elbo_bpd": 2.953123, "iwae": [{"k": 1, "bpd": 2.953123}, {"k": 64, "bpd": 2.91}]},
         "classifier": {"attribute_table": [{
-            "attribute": "Wearing_Hat", "rendered": True, "majority_baseline": 0.9, "classifier_accuracy": 0.951,
+            "attribute": "Wearing_Hat", "rendered": True, "majority_baseline": 0.9, "classifier_threshold": 0.41,
+            "judge_threshold": 0.62, "classifier_accuracy": 0.951,
             "classifier_balanced": 0.8, "judge_accuracy": 0.97, "judge_balanced": 0.85}]},
     }
     for name, obj in metrics.items():
@@ -127,7 +128,7 @@ def test_build_report_from_hand_made_run(tmp_path, capsys):
     text = pdf_text(pdf)
     assert "Synthetic data." in text
     assert "ELBO bounds it at 2.953 bits/dim" in text
-    assert "Wearing_Hat yes 0.900 0.951 0.800 0.970 0.850" in text
+    assert "Wearing_Hat yes 0.900 0.410 0.951 0.800 0.620 0.970 0.850" in text  # thresholds beside accuracies
     assert "tightens it to 2.910 bits/dim at K = 64" in text
     assert "figure loss_curves.pdf not produced by this run" in text
     assert "??" in text  # metrics this run lacks are visible, not silently empty

@@ -236,30 +236,41 @@ class TableSpec:
 
 
 TABLES = (
-    TableSpec("classifier", ("classifier",), "Accuracy per attribute on the test split: the latent classifier, the "
-              "judge, and the majority-class baseline (rendered: drawn by the synthetic generator).",
+    TableSpec("classifier", ("classifier",), "Test-split accuracy per attribute of the latent classifier and the "
+              "judge, each deciding at its threshold calibrated on the validation split (thr.), and the "
+              "majority-class baseline (rendered: drawn by the synthetic generator).",
               path="attribute_table",
               columns=(("attribute", "attribute"), ("rendered", "rendered"), ("majority_baseline", "baseline"),
-                       ("classifier_accuracy", "classifier"), ("classifier_balanced", "balanced"),
+                       ("classifier_threshold", "thr."), ("classifier_accuracy", "classifier"),
+                       ("classifier_balanced", "balanced"), ("judge_threshold", "thr."),
                        ("judge_accuracy", "judge"), ("judge_balanced", "balanced"))),
-    TableSpec("classifier-summary", ("classifier",), "Mean accuracy over attributes.", path="summary",
+    TableSpec("classifier-summary", ("classifier",), "Mean accuracy over attributes at the calibrated thresholds, "
+              "and the worst attribute's balanced accuracy.", path="summary",
               columns=(("model", "model"), ("attributes", "attributes"), ("accuracy", "accuracy"),
-                       ("balanced_accuracy", "balanced accuracy"), ("majority_baseline", "baseline"))),
+                       ("majority_baseline", "baseline"), ("balanced_accuracy", "balanced accuracy"),
+                       ("worst_balanced_accuracy", "worst balanced"))),
     TableSpec("directions", ("feature_amp",), "Attribute directions compared in the edit evaluation.",
               path="directions", columns=(("target", "target"), ("method", "method"), ("note", "note"),
                                           ("spread", "spread"))),
-    TableSpec("guidance-sweep", ("label_guidance",), "Label guidance against the closeness weight lambda.",
-              path="sweep", columns=(("target", "target"), ("lambda", "lambda"), ("n", "n"),
-                                     ("success_rate", "success"), ("classifier_bce", "classifier BCE"),
-                                     ("latent_l2", "latent L2"), ("pixel_mse", "pixel MSE"),
-                                     ("other_change", "other attr."), ("identity_cosine", "identity cos."))),
+    TableSpec("guidance-sweep", ("label_guidance",), "Label guidance against the closeness weight lambda, add and "
+              "remove edits apart, each followed by its random-direction control at the same latent distances; "
+              "n = faces the judge saw on the other side before the edit; success with its Wilson 95% "
+              "interval (low, high).",
+              path="sweep", columns=(("target", "target"), ("method", "method"), ("direction", "dir."),
+                                     ("lambda", "lambda"), ("n", "n"), ("success_rate", "success"),
+                                     ("success_lo", "low"), ("success_hi", "high"),
+                                     ("classifier_success", "classifier"), ("latent_l2", "latent L2"),
+                                     ("pixel_mse", "pixel MSE"), ("other_change", "other attr."))),
     TableSpec("edit-eval", ("edit_eval_feature_amp", "edit_eval_label_guidance"),
-              "Edit evaluation: every editing method scored by the judge classifier.", path="rows",
+              "Edit evaluation: every editing method scored by the judge at its calibrated thresholds (thr.), "
+              "add and remove edits apart (dir.), with the random-direction control at the same latent distance; "
+              "n = faces the judge saw on the other side before the edit, success = share whose judged decision "
+              "flipped to the goal, with its Wilson 95% interval (low, high).", path="rows",
               label_sources=False,
-              columns=(("target", "target"), ("method", "method"), ("n", "n"), ("success_rate", "success"),
-                       ("other_change", "other attr."), ("identity_cosine", "identity cos."),
-                       ("pixel_mse", "pixel MSE"), ("latent_l2", "latent L2"),
-                       ("judge_balanced_accuracy", "judge bal. acc."))),
+              columns=(("target", "target"), ("method", "method"), ("direction", "dir."), ("n", "n"),
+                       ("success_rate", "success"), ("success_lo", "low"), ("success_hi", "high"),
+                       ("other_change", "other attr."), ("pixel_mse", "pixel MSE"), ("latent_l2", "latent L2"),
+                       ("judge_threshold", "thr."), ("judge_balanced_accuracy", "judge bal. acc."))),
     TableSpec("bonus", ("likelihood",), "The assignment's bonus metric as it defines it: this run beside the "
               "values the seed solution published.", path="bonus_table",
               columns=(("quantity", "quantity"), ("this_run", "this run"), ("seed_published", "seed published"))),
@@ -271,7 +282,11 @@ TABLES = (
               "as many test images as reference).", path="sets",
               columns=(("set", "images"), ("n", "n"), ("fid", "FID"), ("kid", "KID"), ("kid_std", "KID std"))),
     TableSpec("identity", ("identity_transfer",), "Identity transfer against the number K of components taken "
-              "from the anchor: the judge's similarity to the anchor and to the subject.", path="k_sweep", index="k"),
+              "from the anchor: of n subject-anchor pairs, how many transferred faces are nearer the anchor's "
+              "photos than the subject's other photos in the identity embedding (share and Wilson 95% "
+              "interval).", path="identity.transfer",
+              columns=(("k", "K"), ("n", "n"), ("successes", "nearer anchor"), ("success_rate", "share"),
+                       ("success_lo", "low"), ("success_hi", "high"))),
 )
 
 
@@ -333,12 +348,15 @@ FIGURE_CAPTIONS = {  # captions of the figures the notebooks write; any other fi
     "amp_directions.png": "Sweeps along the attribute directions of each method.",
     "amp_conditional.png": "Boundary normal against conditional normal (correlated attributes held fixed).",
     "guidance_edits.png": "Label guidance: each target attribute added (+) and removed (-).",
-    "guidance_lambda.pdf": "Label guidance: success and image change against the closeness weight lambda.",
+    "guidance_lambda.pdf": "Label guidance: judged success (add and remove pooled) against latent distance for "
+                           "each lambda, by the judge, by the guiding classifier, and for random directions "
+                           "at the same distances.",
     "guidance_sweep.png": "Label guidance for increasing lambda.",
     "identity_essences.png": "Identity essences: images of one person and the decoded mean of their latents.",
     "identity_grid.png": "Identity transfer: the anchor's leading principal components given to each subject.",
     "identity_k_sweep.png": "Identity transfer against the number K of components taken from the anchor.",
-    "identity_k_sweep.pdf": "Judge similarity to anchor and subject against K.",
+    "identity_k_sweep.pdf": "Share of transferred faces nearer the anchor than the subject in the identity "
+                            "embedding, against K, beside the embedding's verification rate and chance.",
 }
 
 
@@ -369,6 +387,13 @@ def run_info_tex(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def metric_flags_tex(metrics: dict[str, object]) -> str:
+    """TeX switches for text that depends on what a run measured: \\ifidentitymeasured is false where 05 had
+    no identity labels (Kaggle layout) or did not run, so the report says "not measured" instead of "??"."""
+    identity = _at(metrics.get("identity_transfer"), "identity.measured")
+    return r"\newif\ifidentitymeasured" + "\n" + (r"\identitymeasuredtrue" + "\n" if identity else "")
+
+
 def notebooks_tex(manifest: dict) -> str:
     """Wall time and finish time of each notebook, from the manifest."""
     rows = [{"notebook": name, "status": nb.get("status"), "wall_s": nb.get("wall_s"),
@@ -397,7 +422,7 @@ def write_generated(run_dir: Path) -> Path:
     metrics = load_metrics(run_dir)
     values = metric_values(metrics)
     manifest = read_manifest(run_dir)
-    _write(out / "run-info.tex", run_info_tex(manifest))
+    _write(out / "run-info.tex", run_info_tex(manifest) + metric_flags_tex(metrics))
     _write(out / "run-table-notebooks.tex", notebooks_tex(manifest))
     _write(out / "run-metrics.tex", metrics_tex(values))
     _write(out / "run-table-all-metrics.tex", all_metrics_tex(values))

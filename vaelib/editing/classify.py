@@ -3,6 +3,10 @@
 Two networks are trained: the *classifier*, which label guidance (04) optimises against, and an
 independent *judge* (another seed and the other, disjoint half of the training split) that only scores
 edits. Scoring an edit with the network it was optimised against would reward adversarial pixels.
+
+Each network's decision threshold per attribute is calibrated on the validation split (the threshold that
+maximises balanced accuracy) and stored in its checkpoint: training weights the rare class up (pos_weight),
+which moves the probabilities of rare attributes upwards, so 0.5 is not where the network separates best.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import roc_curve
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.batches import batch_indices, random_hflip
@@ -108,11 +113,35 @@ def predict(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 
     return torch.cat(probs), torch.cat(feats) if with_features else None
 
 
+def calibrate_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per attribute (columns of probs, labels: N x A), the probability threshold that maximises balanced
+    accuracy on these images: the ROC point of largest tpr - fpr (Youden's J; balanced accuracy =
+    (1 + tpr - fpr) / 2). 0.5 where an attribute has a single class here, so nothing can be calibrated."""
+    thresholds = np.full(probs.shape[1], 0.5)
+    for j in range(probs.shape[1]):
+        y = labels[:, j].astype(bool)
+        if y.all() or not y.any():
+            continue
+        fpr, tpr, cut = roc_curve(y, probs[:, j])
+        thresholds[j] = min(float(cut[int(np.argmax(tpr - fpr))]), 1.0)  # roc_curve's first cut is +inf
+    return thresholds
+
+
+def model_thresholds(state: dict) -> torch.Tensor:
+    """The calibrated decision thresholds (A,) stored in a classifier checkpoint dict."""
+    if "thresholds" not in state:
+        raise CheckpointError("this classifier checkpoint has no calibrated thresholds (written by an older 02); "
+                              "set RETRAIN = True in 02_classifier to train and calibrate it again.")
+    return torch.as_tensor(state["thresholds"], dtype=torch.float32)
+
+
 def attribute_metrics(probs: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
-                      attr_names: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Per attribute: accuracy, balanced accuracy (mean recall over the classes present in `labels`) and the
-    majority-class baseline (the more frequent training label, predicted for every test image)."""
-    pred = probs >= 0.5
+                      attr_names: tuple[str, ...], thresholds=0.5) -> dict[str, dict[str, float]]:
+    """Per attribute: the decision threshold, accuracy, balanced accuracy (mean recall over the classes present
+    in `labels`) and the majority-class baseline (the more frequent training label, predicted for every test
+    image). `thresholds`: one number or one per attribute."""
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), (probs.shape[1],))
+    pred = probs >= thresholds
     labels = labels.astype(bool)
     majority = train_labels.mean(axis=0) >= 0.5
     out = {}
@@ -120,6 +149,7 @@ def attribute_metrics(probs: np.ndarray, labels: np.ndarray, train_labels: np.nd
         y, p = labels[:, j], pred[:, j]
         recalls = [float((p[y == c] == c).mean()) for c in (False, True) if (y == c).any()]
         out[name] = {
+            "threshold": float(thresholds[j]),
             "accuracy": float((p == y).mean()),
             "balanced_accuracy": float(np.mean(recalls)),
             "majority_baseline": float((y == majority[j]).mean()),
@@ -128,16 +158,22 @@ def attribute_metrics(probs: np.ndarray, labels: np.ndarray, train_labels: np.nd
 
 
 def mean_metrics(per_attribute: dict[str, dict[str, float]], names=None) -> dict[str, float]:
-    """Averages of each metric over `names` (default: every attribute)."""
+    """Averages of each metric over `names` (default: every attribute), and the worst balanced accuracy.
+    Thresholds are per attribute and not averaged."""
     rows = [per_attribute[n] for n in (names if names is not None else per_attribute)]
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+    if not rows:
+        return {}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "threshold"}
+    out["worst_balanced_accuracy"] = float(min(r["balanced_accuracy"] for r in rows))
+    return out
 
 
 def save_classifier(path, model: AttributeClassifier, training: ClassifierTraining, attr_names, metrics: dict,
-                    role: str) -> dict:
-    """Write the checkpoint (kind "classifier") and return the dict written."""
+                    role: str, thresholds: np.ndarray) -> dict:
+    """Write the checkpoint (kind "classifier") with its calibrated thresholds; return the dict written."""
     state = {"kind": "classifier", "role": role, "model": model.state_dict(), "config": asdict(model.cfg),
-             "training": asdict(training), "attr_names": list(attr_names), "metrics": metrics}
+             "training": asdict(training), "attr_names": list(attr_names), "metrics": metrics,
+             "thresholds": [float(t) for t in thresholds]}
     save_checkpoint(state, path)
     return state
 
@@ -163,31 +199,39 @@ def load_classifier(ctx, role: str = "judge", expected: ClassifierConfig | None 
 def train_or_load(ctx, role: str, data, train_idx: np.ndarray, cfg: ClassifierConfig,
                   training: ClassifierTraining, retrain: bool = False, log: Callable[[str], None] = print
                   ) -> tuple[AttributeClassifier, dict]:
-    """Load ctx.checkpoints/<role>.pt if it exists (and matches `cfg`), else train on `train_idx` and save it.
+    """Load ctx.checkpoints/<role>.pt if it exists (and matches `cfg`), else train on `train_idx`, calibrate
+    its thresholds on the validation split and save it.
 
     The checkpoint's "metrics" hold the training history; test metrics are computed by the caller.
     """
     path = ctx.checkpoints / f"{role}.pt"
     if path.is_file() and not retrain:
         model, state = load_classifier(ctx, role, expected=cfg)
+        model_thresholds(state)  # an uncalibrated (older) checkpoint is an error here, not in 03
         log(f"{role}: loaded {path} (set RETRAIN = True to train it again)")
         return model, state
     log(f"{role}: training on {len(train_idx)} images")
+    start = time.perf_counter()
     model, history = train_classifier(images_tensor(data, train_idx), torch.from_numpy(data.attributes[train_idx]),
                                       cfg, training, ctx.device, log)
-    metrics = {"history": history, "train_images": min(len(train_idx), training.train_images or len(train_idx))}
-    return model, save_classifier(path, model, training, data.attr_names, metrics, role)
+    val = data.split("val")
+    thresholds = calibrate_thresholds(predict(model, images_tensor(data, val))[0].numpy(), data.attributes[val])
+    metrics = {"history": history, "train_images": min(len(train_idx), training.train_images or len(train_idx)),
+               "calibration_images": len(val), "train_seconds": time.perf_counter() - start}
+    return model, save_classifier(path, model, training, data.attr_names, metrics, role, thresholds)
 
 
-REPORT_COLUMNS = ("attribute", "rendered", "majority_baseline", "classifier_accuracy", "classifier_balanced",
-                  "judge_accuracy", "judge_balanced")
-SUMMARY_COLUMNS = ("model", "attributes", "accuracy", "balanced_accuracy", "majority_baseline")
+REPORT_COLUMNS = ("attribute", "rendered", "majority_baseline", "classifier_threshold", "classifier_accuracy",
+                  "classifier_balanced", "judge_threshold", "judge_accuracy", "judge_balanced")
+SUMMARY_COLUMNS = ("model", "attributes", "accuracy", "majority_baseline", "balanced_accuracy",
+                   "worst_balanced_accuracy")
 
 
-def classifier_report(data, models: dict[str, tuple[AttributeClassifier, np.ndarray]],
+def classifier_report(data, models: dict[str, tuple[AttributeClassifier, np.ndarray, torch.Tensor]],
                       rendered: frozenset[str] | None) -> dict:
-    """Test-split metrics of each {role: (model, its training indices)}: per attribute, means over all
-    attributes and, on synthetic data, over the attributes the generator draws (labels = ground truth).
+    """Test-split metrics of each {role: (model, its training indices, its calibrated thresholds)}: per
+    attribute, means over all attributes and, on synthetic data, over the attributes the generator draws
+    (labels = ground truth).
 
     Keys: "models" {role: {"per_attribute", "mean", "mean_rendered"}}, "attribute_table" (one row per
     attribute, see REPORT_COLUMNS), "summary" (SUMMARY_COLUMNS), "rendered", "test_images".
@@ -198,8 +242,9 @@ def classifier_report(data, models: dict[str, tuple[AttributeClassifier, np.ndar
     shown = [n for n in names if rendered is None or n in rendered]
     report: dict = {"models": {}, "rendered": None if rendered is None else shown, "test_images": len(test)}
     summary = []
-    for role, (model, train_idx) in models.items():
-        per = attribute_metrics(predict(model, images)[0].numpy(), labels, data.attributes[train_idx], names)
+    for role, (model, train_idx, thresholds) in models.items():
+        per = attribute_metrics(predict(model, images)[0].numpy(), labels, data.attributes[train_idx], names,
+                                thresholds.numpy())
         report["models"][role] = {"per_attribute": per, "mean": mean_metrics(per), "train_images": len(train_idx)}
         summary.append({"model": role, "attributes": f"all {len(names)}", **mean_metrics(per)})
         if rendered is not None:
@@ -212,6 +257,7 @@ def classifier_report(data, models: dict[str, tuple[AttributeClassifier, np.ndar
                "majority_baseline": report["models"][next(iter(models))]["per_attribute"][n]["majority_baseline"]}
         for role in models:
             m = report["models"][role]["per_attribute"][n]
+            row[f"{role}_threshold"] = m["threshold"]
             row[f"{role}_accuracy"], row[f"{role}_balanced"] = m["accuracy"], m["balanced_accuracy"]
         report["attribute_table"].append(row)
     return report

@@ -21,7 +21,7 @@ from torch import nn
 from ..models import VAE
 from ..models.classifier import AttributeClassifier
 from .classify import predict
-from .evaluate import edit_row, score_edits
+from .evaluate import CONTROL, edit_rows, random_directions, score_edits, sees
 from .latents import decode
 
 
@@ -120,9 +120,12 @@ def label_guidance(vae: VAE, classifier: AttributeClassifier, z0: torch.Tensor, 
     return GuidanceResult(z.cpu(), bce.cpu(), bce_start.cpu(), (z - z0).norm(dim=1).cpu(), history)
 
 
-def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, z0: torch.Tensor, batch: GuidanceBatch,
-                   result: GuidanceResult, attr_names, notebook: str = "label_guidance", **settings) -> list[dict]:
-    """Judge scores of a guidance run, one row per (lambda, attribute); items whose target the judge
+def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.Tensor, z0: torch.Tensor,
+                   batch: GuidanceBatch, result: GuidanceResult, attr_names, notebook: str = "label_guidance",
+                   seed: int = 0, **settings) -> list[dict]:
+    """Judge scores of a guidance run (decisions at the judge's calibrated `thresholds`), one row per (lambda,
+    attribute, direction add/remove), each followed by its control: the same faces moved by the same latent
+    distance ||z - z0|| along seeded random unit directions (`random_direction`). Items whose target the judge
     already sees before the edit are left out (see `evaluate.score_edits`).
 
     "classifier_success" is the share of the same items that reach their target in the eyes of the
@@ -132,19 +135,30 @@ def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, z0: torch.Tensor, 
     p, f = predict(judge, before_all, with_features=True)
     before, after = before_all[batch.image], decode(vae, result.z)
     z_before = z0[batch.image]
+    distance = (result.z - z_before).norm(dim=1)
+    z_random = z_before + distance[:, None] * random_directions(len(batch), z0.shape[1], seed)
+    after_random = decode(vae, z_random)
     rows = []
     for lam in dict.fromkeys(batch.lam.tolist()):
         for a in dict.fromkeys(batch.attr.tolist()):
             sel = (batch.attr == a) & (batch.lam == lam)
             img, add = batch.image[sel], batch.target[sel] == 1
-            scores = score_edits(judge, a, before[sel], after[sel], z_before[sel], result.z[sel], add,
-                                 (p[img], f[img]))
-            eligible = (p[img, a] < 0.5) == add
-            reached = result.bce[sel][eligible] < math.log(2)
-            rows.append(edit_row(ctx, notebook, "label_guidance", attr_names[a], scores,
-                                 classifier_success=float(reached.float().mean()) if eligible.any() else None,
-                                 classifier_bce_start=float(result.bce_start[sel].mean()),
-                                 classifier_bce=float(result.bce[sel].mean()), **{"lambda": lam}, **settings))
+            judged = (p[img], f[img])
+            scores = score_edits(judge, a, before[sel], after[sel], z_before[sel], result.z[sel], add, thresholds,
+                                 judged)
+            control = score_edits(judge, a, before[sel], after_random[sel], z_before[sel], z_random[sel], add,
+                                  thresholds, judged)
+            seen = sees(p[img, a], thresholds[a])
+            for direction, goal in (("add", True), ("remove", False)):
+                eligible = (add == goal) & (seen != goal)
+                reached = result.bce[sel][eligible] < math.log(2)
+                scores[direction]["classifier_success"] = float(reached.float().mean()) if eligible.any() else None
+            common = {"lambda": lam, **settings}
+            rows += edit_rows(ctx, notebook, "label_guidance", attr_names[a], scores,
+                              classifier_bce_start=float(result.bce_start[sel].mean()),
+                              classifier_bce=float(result.bce[sel].mean()), **common)
+            rows += edit_rows(ctx, notebook, CONTROL, attr_names[a], control,
+                              note=f"random unit directions at each edit's distance (seed {seed})", **common)
     return rows
 
 

@@ -1,9 +1,11 @@
 """Identity transfer: swap the leading principal components of a subject's latent for an anchor's.
 
 An identity's "essence" is the mean latent of several images of one person: pose, expression and lighting
-average out, what the person keeps remains. PCA of the latents orders directions by variance; the first
-K carry the coarse traits (face shape, skin, hair), which are taken from the anchor, while the subject
-keeps the rest. K = 0 leaves the subject unchanged, K = latent_dim gives the anchor's essence.
+average out, what the person keeps remains. PCA of the latents finds rotated directions (combinations of
+latent dimensions) ordered by the variance along them; the first K carry the coarse traits (face shape, skin,
+hair), which are taken from the anchor, while the subject keeps the rest. K = 0 leaves the subject unchanged,
+K = latent_dim gives the anchor's essence. Whether the result is the anchor's identity is measured by
+`identity_measure`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
 from ..data.pixels import images_tensor, to_float
 from ..errors import ConfigError
 from ..models import VAE
-from ..models.classifier import AttributeClassifier
-from .classify import predict
 from .latents import decode, encode
 
 
@@ -83,24 +82,6 @@ def identity_essences(vae: VAE, data, split: str, n: int, min_images: int = 10, 
     mu = encode(vae, images_tensor(data, np.concatenate(members)))
     parts = torch.split(mu, [len(m) for m in members])
     return Essences(ids, members, torch.stack([p.mean(0) for p in parts]), torch.stack([p[0] for p in parts]))
-
-
-def k_sweep(vae: VAE, judge: AttributeClassifier, pca: PCA, subjects: torch.Tensor, anchors: torch.Tensor,
-            ks) -> list[dict]:
-    """One row per K: the mean over all (subject, anchor) pairs of the cosine between the judge's features of
-    the transferred face and those of the anchor essence ("to_anchor") and of the subject ("to_subject"),
-    all decoded. A sanity check of what K moves, not an identity verifier: the judge knows attributes, not
-    identities."""
-    feat = {name: predict(judge, decode(vae, z), with_features=True)[1] for name, z in
-            (("subject", subjects), ("anchor", anchors))}
-    s, a = subjects.shape[0], anchors.shape[0]
-    ref_subject, ref_anchor = feat["subject"].repeat_interleave(a, 0), feat["anchor"].repeat(s, 1)
-    rows = []
-    for k in ks:
-        f = predict(judge, decode(vae, transfer_grid(pca, subjects, anchors, k)), with_features=True)[1]
-        rows.append({"k": int(k), "to_anchor": float(F.cosine_similarity(f, ref_anchor, dim=1).mean()),
-                     "to_subject": float(F.cosine_similarity(f, ref_subject, dim=1).mean())})
-    return rows
 
 
 @dataclass(frozen=True)

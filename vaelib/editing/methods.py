@@ -29,7 +29,7 @@ from .directions import (
     shift_grid,
     spread,
 )
-from .evaluate import edit_row, intended_add, score_edits
+from .evaluate import CONTROL, edit_rows, random_directions, score_edits, sees
 from .latents import decode
 
 
@@ -99,26 +99,33 @@ def direction_rows(directions: dict[str, dict[str, Direction]]) -> list[dict]:
             for t, methods in directions.items() for m, d in methods.items()]
 
 
-def evaluate_directions(ctx, vae: VAE, judge: AttributeClassifier, z: torch.Tensor, attr_names,
-                        directions: dict[str, dict[str, Direction]], distance: float, scale: float,
-                        notebook: str = "feature_amp") -> list[dict]:
+def evaluate_directions(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.Tensor, z: torch.Tensor,
+                        attr_names, directions: dict[str, dict[str, Direction]], distance: float, scale: float,
+                        notebook: str = "feature_amp", seed: int = 0) -> list[dict]:
     """Move every latent of z (N, D) by `distance` * `scale` along each direction (towards the target where
-    the judge does not see it, away from it where it does) and score the edits with the judge.
+    the judge, with its calibrated `thresholds`, does not see it; away from it where it does) and score the
+    edits with the judge: rows per (target, method, direction add/remove).
 
+    Each target also gets the control method `random_direction`: every face moved by the same distance along
+    its own seeded random unit direction (a fresh direction per face averages over directions, so the row
+    estimates how often a face crosses the judge's threshold by chance at that distance).
     Every method of a target also reports the judged change of the attributes its conditional direction
     holds fixed ("watched"), so the table shows what conditioning bought."""
     before = decode(vae, z)
     judged = predict(judge, before, with_features=True)
     rows = []
-    for target, methods in directions.items():
+    for t, (target, methods) in enumerate(directions.items()):
         j = attr_names.index(target)
-        add = intended_add(judged[0][:, j])
+        add = ~sees(judged[0][:, j], thresholds[j])
         sign = add.float() * 2 - 1  # +1 add, -1 remove
         watched = max((d.conditions for d in methods.values()), key=len)
         watch = [attr_names.index(a) for a in watched]
-        for method, d in methods.items():
-            z_after = z + (sign * distance * scale)[:, None] * d.u[None]
-            scores = score_edits(judge, j, before, decode(vae, z_after), z, z_after, add, judged, watch)
-            rows.append(edit_row(ctx, notebook, method, target, scores, distance=distance, note=d.note,
-                                 watched=", ".join(watched)))
+        moves = {m: d.u[None].expand_as(z) for m, d in methods.items()}
+        moves[CONTROL] = random_directions(z.shape[0], z.shape[1], seed + t)
+        notes = {**{m: d.note for m, d in methods.items()}, CONTROL: f"random unit directions (seed {seed + t})"}
+        for method, u in moves.items():
+            z_after = z + (sign * distance * scale)[:, None] * u
+            scores = score_edits(judge, j, before, decode(vae, z_after), z, z_after, add, thresholds, judged, watch)
+            rows += edit_rows(ctx, notebook, method, target, scores, distance=distance, note=notes[method],
+                              watched=", ".join(watched))
     return rows

@@ -59,38 +59,65 @@ def correlation_heatmap(corr: np.ndarray, attr_names, attributes, n_dims: int = 
     return fig
 
 
+def _pooled(rows: list[dict], method: str, target: str, lam: float) -> tuple[float, float, float] | None:
+    """(latent_l2, success rate, classifier success) of one (method, target, lambda), add and remove pooled
+    (weighted by their n); None when no face was eligible."""
+    picked = [r for r in rows if r["method"] == method and r["target"] == target and r["lambda"] == lam and r["n"]]
+    n = sum(r["n"] for r in picked)
+    if not n:
+        return None
+    mean = {k: sum(r[k] * r["n"] for r in picked) / n if all(r.get(k) is not None for r in picked) else np.nan
+            for k in ("latent_l2", "success_rate", "classifier_success")}
+    return mean["latent_l2"], mean["success_rate"], mean["classifier_success"]
+
+
 def guidance_tradeoff_figure(rows: list[dict]):
-    """Success against latent distance, one point per lambda (labelled), one colour per target: judged by
-    the independent judge (solid) and by the classifier that guidance optimised against (dashed)."""
+    """Success against latent distance, one point per lambda (labelled), one colour per target, add and
+    remove edits pooled: judged by the independent judge (solid), by the classifier that guidance optimised
+    against (dashed), and the judge on random directions at the same distances (dotted, the control)."""
     fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    lambdas = sorted(dict.fromkeys(r["lambda"] for r in rows))
     for target in dict.fromkeys(r["target"] for r in rows):
-        pts = sorted((r for r in rows if r["target"] == target and r.get("n")), key=lambda r: r["lambda"])
-        x = [r["latent_l2"] for r in pts]
-        (line,) = ax.plot(x, [r["success_rate"] for r in pts], marker="o", label=f"{target} (judge)")
-        ax.plot(x, [r["classifier_success"] for r in pts], marker="x", ls="--", color=line.get_color(),
+        pts = [(lam, _pooled(rows, "label_guidance", target, lam), _pooled(rows, "random_direction", target, lam))
+               for lam in lambdas]
+        pts = [(lam, g, c) for lam, g, c in pts if g is not None]
+        if not pts:
+            continue
+        x = [g[0] for _, g, _ in pts]
+        (line,) = ax.plot(x, [g[1] for _, g, _ in pts], marker="o", label=f"{target} (judge)")
+        ax.plot(x, [g[2] for _, g, _ in pts], marker="x", ls="--", color=line.get_color(),
                 label=f"{target} (classifier)")
-        for r in pts:
-            ax.annotate(f"{r['lambda']:g}", (r["latent_l2"], r["success_rate"]), fontsize=6,
-                        textcoords="offset points", xytext=(3, 3))
+        ax.plot(x, [c[1] if c else np.nan for _, _, c in pts], marker=".", ls=":", color=line.get_color(),
+                label=f"{target} (random direction)")
+        for lam, g, _ in pts:
+            ax.annotate(f"{lam:g}", (g[0], g[1]), fontsize=6, textcoords="offset points", xytext=(3, 3))
     ax.set_xlabel("mean ||z - z0|| (point labels: lambda)")
-    ax.set_ylabel("success rate")
+    ax.set_ylabel("success rate (add and remove pooled)")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
 
-def k_sweep_figure(rows: list[dict], latent_dim: int):
-    """Judge-feature cosine of the transferred face to the anchor essence and to the subject, against K
-    (rows of `identity.k_sweep`)."""
-    ks = [r["k"] for r in rows]
+def k_sweep_figure(rows: list[dict], latent_dim: int, baseline: dict):
+    """Share of transferred faces nearer the anchor than the subject in the identity embedding, against K, with
+    Wilson 95 % intervals (rows of `identity_measure.transfer_rows`); the verification rate of the embedding
+    on test identities (`baseline`) and chance as reference lines."""
+    pts = [r for r in rows if r["n"]]
+    ks = np.array([r["k"] for r in pts])
+    share = np.array([r["success_rate"] for r in pts])
+    err = np.array([[r["success_rate"] - r["success_lo"] for r in pts],
+                    [r["success_hi"] - r["success_rate"] for r in pts]])
     fig, ax = plt.subplots(figsize=(5.0, 3.2))
-    ax.plot(ks, [r["to_anchor"] for r in rows], marker="o", label="vs anchor essence")
-    ax.plot(ks, [r["to_subject"] for r in rows], marker="s", label="vs subject")
+    ax.errorbar(ks, share, yerr=err, marker="o", capsize=3, label="transferred face nearer the anchor")
+    ax.axhline(baseline["success_rate"], color="green", ls="--", lw=1,
+               label="verification: photo nearer its own identity")
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlim(0, latent_dim)
+    ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("K (principal components taken from the anchor)")
-    ax.set_ylabel("cosine of judge features")
+    ax.set_ylabel("share of pairs (95 % Wilson)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
