@@ -117,6 +117,14 @@ def test_large_plan_has_celeba_like_identities_and_splits() -> None:
     assert fractions[0] > 0.65 and 0.03 < fractions[1] < 0.2 and 0.03 < fractions[2] < 0.2
 
 
+def test_fewer_images_per_identity_give_more_identities_with_the_same_splits() -> None:
+    identity, split = _plan(6000, seed=0, per_identity=10)
+    people, counts = np.unique(identity, return_counts=True)
+    assert len(people) == 600 and np.mean((counts >= 5) & (counts <= 15)) > 0.9
+    assert not set(identity[split == 0]) & set(identity[split != 0])
+    assert len(np.unique(identity[split == 2])) == 60  # a tenth of the identities are test identities
+
+
 def test_identity_traits_are_constant_across_its_images(synth: Path) -> None:
     attrs = _read_attributes(synth)
     identity = _read_mapping(synth / "identity_CelebA.txt")

@@ -1,4 +1,4 @@
-"""Command line: `python -m vaelib {run,train,synth,report,overview,lab} ...` (`python -m vaelib run --help` for options).
+"""Command line: `python -m vaelib {run,train,synth,report,overview,lab} ...` (`python -m vaelib run --help`).
 
     run      the six notebooks into a run folder, then report.pdf and notebook PDFs (what `make demo` calls)
     train    only the VAE training of notebook 01, for a GPU job without Jupyter
@@ -42,13 +42,17 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
+    from .config import override
     from .data import ensure_synthetic_celeba
-    from .run import data_dir, resolve_path
+    from .run import resolve_path, synthetic_root
 
-    images = args.images or PROFILES[args.profile].data.synthetic_images
+    cfg = PROFILES[args.profile].data
+    if args.images:
+        cfg = override(cfg, synthetic_images=args.images)
     # The folder RunContext.load_data() looks in, so a later run reuses the images.
-    root = resolve_path(args.root) if args.root else data_dir() / f"synthetic-{images}"
-    print(ensure_synthetic_celeba(root, images, seed=0, workers=args.workers))  # runs always use seed 0
+    root = resolve_path(args.root) if args.root else synthetic_root(cfg)
+    print(ensure_synthetic_celeba(root, cfg.synthetic_images, seed=0, workers=args.workers,  # runs use seed 0
+                                  per_identity=cfg.images_per_identity))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -114,6 +114,7 @@ class DataConfig:
 
     source: str = "synthetic"  # "synthetic" | "celeba"
     synthetic_images: int = 6000
+    images_per_identity: int = 20  # synthetic only; CelebA averages 20
     celeba_root: str | None = None  # None = $CELEBA_ROOT
 
     def __post_init__(self) -> None:

@@ -340,7 +340,8 @@ def format_summary(summary: dict) -> str:
     """A plain-text table of `likelihood_summary` (what notebook 06 prints)."""
     b, seed = summary["assignment_bonus"], summary["seed_published_bonus"]
     rows = [
-        ("Bonus: NLL / D (sigma = 1)", f"{b['nll_sigma1_nats_per_dim']:.4f}", f"nats/dim (seed: {seed['nll_per_dim']})"),
+        ("Bonus: NLL / D (sigma = 1)", f"{b['nll_sigma1_nats_per_dim']:.4f}",
+         f"nats/dim (seed: {seed['nll_per_dim']})"),
         ("Bonus: KL / d", f"{b['kl_nats_per_latent_dim']:.4f}", f"nats/latent dim (seed: {seed['kl_per_dim']})"),
         ("Bonus: harmonic mean", f"{b['harmonic_mean']:.4f}", f"2ab/(a+b) (seed: {seed['harmonic_mean']})"),
         ("ELBO", f"{summary['elbo_bpd']:.4f} +- {summary['elbo_bpd_se']:.4f}", "bits/dim"),

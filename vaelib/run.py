@@ -98,13 +98,20 @@ class RunContext:
             cfg = self.profile.data
             cache = data_dir() / "cache"
             if cfg.source == "synthetic":
-                root = data_dir() / f"synthetic-{cfg.synthetic_images}"
-                ensure_synthetic_celeba(root, cfg.synthetic_images, seed=0, progress=self.progress)
+                root = synthetic_root(cfg)
+                ensure_synthetic_celeba(root, cfg.synthetic_images, seed=0, progress=self.progress,
+                                        workers=os.cpu_count() or 1, per_identity=cfg.images_per_identity)
                 self._data = load_celeba64(root, cache_dir=cache, progress=self.progress)
             else:
                 self._data = load_celeba64(self.celeba_root or cfg.celeba_root, cache_dir=cache,
                                            progress=self.progress)
         return self._data
+
+
+def synthetic_root(cfg) -> Path:
+    """Where the synthetic set of a DataConfig lives: $VAELIB_DATA/synthetic-<images>[-x<images per identity>]."""
+    per = cfg.images_per_identity
+    return data_dir() / (f"synthetic-{cfg.synthetic_images}" + (f"-x{per}" if per != 20 else ""))
 
 
 def read_manifest(run_dir: Path) -> dict:

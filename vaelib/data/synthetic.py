@@ -31,6 +31,9 @@ from ..errors import ConfigError, DataError
 from .attributes import CELEBA_ATTRIBUTES
 
 GENERATOR_VERSION = 1  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
+# CelebA's average. Fewer images per identity give more identities for the same number of images: attribute
+# classifiers then see more people (hair style, face shape are traits of a person) at the same cost.
+IMAGES_PER_IDENTITY = 20
 MARKER = "synthetic.json"  # written last: a folder without it holds a partial (or foreign) set
 _INCOMPLETE = "synthetic.incomplete"  # written first: marks a folder as ours while it is being (re)written
 WIDTH, HEIGHT = 178, 218  # aligned CelebA image size
@@ -595,16 +598,17 @@ def render_face(identity: Identity, attributes: dict[str, bool], rng: np.random.
     return ImageChops.multiply(img, _SIDE_LIGHT[light])
 
 
-def _plan(num_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _plan(num_images: int, seed: int, per_identity: int = IMAGES_PER_IDENTITY) -> tuple[np.ndarray, np.ndarray]:
     """Identity and partition of every image, in file order.
 
-    About 20 images per identity (10..30), identities split ~80/10/10 between train/val/test with at least
-    one each, files numbered train first, then val, then test, shuffled within a split, as in CelebA.
+    About `per_identity` images per identity (CelebA's 20: 10..30), identities split ~80/10/10 between
+    train/val/test with at least one each, files numbered train first, then val, then test, shuffled within a
+    split, as in CelebA.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM_PLAN]))
-    k = max(3, round(num_images / 20))
+    k = max(3, round(num_images / per_identity))
     ids = rng.permutation(max(k, 10177))[:k] + 1  # CelebA numbers its 10,177 identities from 1
-    extra = (num_images - k) * rng.uniform(10, 30, k)
+    extra = (num_images - k) * rng.uniform(0.5 * per_identity, 1.5 * per_identity, k)
     extra /= extra.sum() / (num_images - k) if num_images > k else 1.0
     counts = 1 + np.floor(extra).astype(np.int64)  # at least one image per identity
     short = num_images - int(counts.sum())
@@ -652,7 +656,7 @@ def _check_args(num_images: int, seed: int) -> None:
 
 
 def generate_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: int = 0, progress: bool = True,
-                              workers: int = 1) -> Path:
+                              workers: int = 1, per_identity: int = IMAGES_PER_IDENTITY) -> Path:
     """Write `num_images` synthetic faces in the torchvision CelebA layout under `<root>/celeba`; return it.
 
     Writes img_align_celeba/*.jpg, list_attr_celeba.txt, identity_CelebA.txt, list_eval_partition.txt,
@@ -662,7 +666,7 @@ def generate_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: in
     _check_args(num_images, seed)
     base = Path(root).expanduser() / "celeba"
     _claim(base)
-    identity_of, partition = _plan(int(num_images), int(seed))
+    identity_of, partition = _plan(int(num_images), int(seed), int(per_identity))
     people = {int(i): _identity(seed, int(i)) for i in np.unique(identity_of)}
     names = [f"{i + 1:06d}.jpg" for i in range(num_images)]
     jobs = [(i, people[int(identity_of[i])], int(seed), str(base / "img_align_celeba" / names[i]))
@@ -687,7 +691,8 @@ def generate_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: in
     atomic_write_text(base / "list_eval_partition.txt",
                   "".join(f"{n} {s}{crlf}" for n, s in zip(names, partition.tolist(), strict=True)))
     marker = {"generator": "vaelib.data.synthetic", "version": GENERATOR_VERSION,
-              "num_images": int(num_images), "seed": int(seed), "identities": len(people),
+              "num_images": int(num_images), "seed": int(seed), "images_per_identity": int(per_identity),
+              "identities": len(people),
               "images_per_split": np.bincount(partition, minlength=3).tolist()}
     atomic_write_text(base / MARKER, json.dumps(marker, indent=1))
     (base / _INCOMPLETE).unlink()
@@ -695,7 +700,7 @@ def generate_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: in
 
 
 def ensure_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: int = 0, progress: bool = True,
-                            workers: int = 1) -> Path:
+                            workers: int = 1, per_identity: int = IMAGES_PER_IDENTITY) -> Path:
     """Return `<root>/celeba` if it holds the complete set for (num_images, seed, version); else write it."""
     _check_args(num_images, seed)
     base = Path(root).expanduser() / "celeba"
@@ -703,9 +708,11 @@ def ensure_synthetic_celeba(root: str | os.PathLike, num_images: int, seed: int 
         marker = json.loads((base / MARKER).read_text())
     except (OSError, ValueError):
         marker = {}
-    wanted = {"version": GENERATOR_VERSION, "num_images": int(num_images), "seed": int(seed)}
+    wanted = {"version": GENERATOR_VERSION, "num_images": int(num_images), "seed": int(seed),
+              "images_per_identity": int(per_identity)}
+    marker.setdefault("images_per_identity", IMAGES_PER_IDENTITY)  # sets written before the option had 20
     if all(marker.get(key) == value for key, value in wanted.items()):
         print(f"synthetic CelebA: reusing {num_images:,} images (seed {seed}) in {base}")
         return base
     print(f"synthetic CelebA: generating {num_images:,} images (seed {seed}) in {base}")
-    return generate_synthetic_celeba(root, num_images, seed, progress, workers)
+    return generate_synthetic_celeba(root, num_images, seed, progress, workers, per_identity)
