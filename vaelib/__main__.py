@@ -70,7 +70,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _overview(args: argparse.Namespace) -> None:
-    from .overview import write_overview
+    from .overview import EDIT_DISTANCE, write_overview
     from .run import read_manifest, resolve_path, setup_run
 
     run_dir = resolve_path(args.run_dir)
@@ -80,7 +80,8 @@ def _overview(args: argparse.Namespace) -> None:
                           f"{args.run_dir}` first.")
     ctx = setup_run(str(run_dir), manifest["profile"], manifest.get("data"), manifest.get("seed", 0),
                     manifest.get("device_setting", "auto"), progress=False)
-    print(write_overview(ctx, resolve_path(args.out), args.attribute))
+    scored = manifest.get("notebooks", {}).get("03_feature_amp", {}).get("parameters", {})
+    print(write_overview(ctx, resolve_path(args.out), args.attribute, scored.get("EVAL_DISTANCE", EDIT_DISTANCE)))
 
 
 def _lab(args: argparse.Namespace) -> int:

@@ -138,7 +138,8 @@ PROFILES: dict[str, Profile] = {
         TrainConfig(epochs=2, batch_size=32, lr=2e-3, kl_warmup_epochs=1, log_every=10),
         DataConfig(synthetic_images=600),
     ),
-    # About 4 minutes of fp32 training (4 epochs of 4,800 images) on a 2-core CPU (benchmarks/RESULTS.md): sized by what is learned per second.
+    # About 4 minutes of fp32 training (4 epochs of 4,800 images) on a 2-core CPU (benchmarks/RESULTS.md): sized
+    # by what is learned per second.
     # Batch 16 (a CPU step costs little more per image than at 64, so 4x the updates), a cosine schedule, and
     # LayerScale starting at 1 (1e-2 keeps a 1-block-per-stage network near a plain conv stack for hundreds of
     # steps). 6,000 faces of ~600 people (10 images each): the attribute classifiers need many identities.
