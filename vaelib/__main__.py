@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> None:
 
     opts = RunOptions(args.run_dir or f"runs/{args.profile}", args.profile, args.data, args.seed, args.device,
                       args.celeba_root, args.force, tuple(filter(None, args.only.split(","))),
-                      documents=not args.no_documents, verbose=args.verbose)
+                      documents=not args.no_documents, verbose=args.verbose, nproc=args.nproc)
     result = run_pipeline(opts)
     print(f"run folder: {result.run_dir} ({len(result.executed)} notebook(s) executed, "
           f"{len(result.skipped)} complete and skipped)")
@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", default="", help="comma-separated notebooks, e.g. 01,02 (default all)")
     run.add_argument("--no-documents", action="store_true", help="skip report.pdf and the notebook PDFs")
     run.add_argument("--verbose", action="store_true", help="also print what the notebooks print (training logs)")
+    run.add_argument("--nproc", type=int, default=1,
+                     help="train the VAE with this many data-parallel processes (torchrun, one per GPU), then run "
+                          "the notebooks (default 1: notebook 01 trains)")
     run.set_defaults(func=_run)
 
     train = sub.add_parser("train", help="train the VAE of a run folder (notebook 01's training only)")

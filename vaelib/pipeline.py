@@ -82,6 +82,7 @@ class RunOptions:
     only: tuple[str, ...] = ()  # names or number prefixes ("02"); empty = all
     documents: bool = True  # report.pdf and notebook PDFs after the notebooks
     verbose: bool = False  # stream what the notebooks print (training logs ...) to the console
+    nproc: int = 1  # > 1: notebook 01's training runs first under torchrun with this many processes (DDP)
     notebooks: tuple[str, ...] = NOTEBOOKS
     notebooks_dir: Path = NOTEBOOKS_DIR
     config_dir: Path = CONFIG_DIR
@@ -215,6 +216,8 @@ def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
 def plan(opts: RunOptions, run_dir: Path) -> list[tuple[str, Path, dict]]:
     """(name, source notebook, parameters) of each selected notebook, all validated before anything runs."""
     get_profile(opts.profile)  # an unknown profile fails here, not inside the first notebook
+    if isinstance(opts.nproc, bool) or not isinstance(opts.nproc, int) or opts.nproc < 1:
+        raise ConfigError(f"--nproc must be a positive number of training processes, not {opts.nproc!r}.")
     resolve_device(opts.device)  # so does DEVICE="tpu", or "cuda" on a machine without one
     config = load_config(opts.config_dir, opts.profile, opts.notebooks)
     common = runner_parameters(opts, run_dir)
@@ -393,6 +396,38 @@ def run_notebooks(opts: RunOptions, run_dir: Path, steps, manifest: dict) -> tup
     return executed, skipped
 
 
+def torchrun_command(opts: RunOptions, run_dir: Path, params: dict) -> list[str]:
+    """`python -m vaelib train` under torchrun with notebook 01's parameters, so that 01 finds the checkpoint it
+    would have trained and only loads it."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={opts.nproc}",
+           "-m", "vaelib", "train", "--run-dir", str(run_dir), "--profile", params["PROFILE"], "--data",
+           params["DATA"], "--seed", str(params["SEED"]), "--device", params["DEVICE"]]
+    for option, name in (("--celeba-root", "CELEBA_ROOT"), ("--epochs", "EPOCHS"), ("--batch-size", "BATCH_SIZE"),
+                         ("--vgg-weights", "VGG_WEIGHTS")):
+        if params.get(name):  # EPOCHS / BATCH_SIZE = 0 and empty paths mean the profile's, as in notebook 01
+            cmd += [option, str(params[name])]
+    return cmd
+
+
+def train_in_parallel(opts: RunOptions, run_dir: Path, steps, manifest: dict) -> None:
+    """With --nproc N > 1, notebook 01's training first runs as a torchrun job of N processes (the lock this runner
+    holds passes to it through the environment); notebook 01 then resumes from the finished last.pt."""
+    for name, source, params in steps:
+        if opts.nproc <= 1 or name != TRAINING_NOTEBOOK:
+            continue
+        outputs = tuple(opts.expected_outputs.get(name, ()))
+        if not opts.force and is_complete(run_dir, name, source, params, manifest, outputs):
+            return
+        print(f"training with {opts.nproc} processes (torchrun) ...", flush=True)
+        t0 = time.perf_counter()
+        done = subprocess.run(torchrun_command(opts, run_dir, params), check=False)
+        if done.returncode != 0:
+            raise NotebookFailedError(f"data-parallel training ({opts.nproc} processes under torchrun) failed with "
+                                      f"exit status {done.returncode}; its messages are above, and a rerun resumes "
+                                      "from the last checkpoint.")
+        print(f"training done in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
 def notebook_pdf(executed: Path, target: Path) -> Path:
     """PDF of an executed notebook via nbconvert's LaTeX exporter, without the `interactive` (slider) cells."""
     from nbconvert import PDFExporter
@@ -467,8 +502,9 @@ def _run_locked(opts: RunOptions, run_dir: Path, steps) -> RunResult:
     data = runner_parameters(opts, run_dir)["DATA"]
     manifest.update(profile=opts.profile, data=data, seed=opts.seed, device=device_name(opts.device),
                     device_setting=opts.device, git=git_state(), versions=package_versions(),
-                    started=_now(), finished=None)
+                    started=_now(), finished=None, training_processes=opts.nproc)
     write_manifest(run_dir, manifest)
+    train_in_parallel(opts, run_dir, steps, manifest)
     executed, skipped = run_notebooks(opts, run_dir, steps, manifest)
     manifest.update(finished=_now(), executed=executed, skipped=skipped)
     write_manifest(run_dir, manifest)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from . import distributed
 from .atomic import check_writable, remove_stale_temps
 from .checkpoint import check_config, load_checkpoint, save_checkpoint, strip_compile_prefix
 from .config import (
@@ -30,7 +31,7 @@ from .config import (
     model_config_from_dict,
     override,
 )
-from .data.batches import device_batches
+from .data.batches import Shard, device_batches, shard_batches
 from .data.pixels import images_tensor
 from .errors import CheckpointError, ConfigError, TrainingDivergedError
 from .losses import VGGPerceptual, kl_beta, kl_standard_normal, reconstruction_loss
@@ -88,8 +89,10 @@ class Trainer:
     """Owns model, optimiser and the per-step loss; `fit` runs epochs and checkpoints them."""
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device,
-                 bf16: bool | None = None, channels_last: bool | None = None):
+                 bf16: bool | None = None, channels_last: bool | None = None,
+                 dist: distributed.Group | None = None):
         self.model_cfg, self.cfg, self.device = model_cfg, train_cfg, device
+        self.dist = dist  # a torchrun job's process group (vaelib.distributed); None trains in this process alone
         # None picks per device (benchmarks/RESULTS.md has the CPU measurements):
         # - bf16 autocast wherever the hardware computes in bf16: CUDA, and CPUs with AVX512-BF16 or AMX, where
         #   oneDNN's bf16 convolutions run ~2x fp32 (elsewhere bf16 is emulated and slower than fp32);
@@ -104,8 +107,11 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(parameter_groups(self.model, train_cfg.lr), lr=train_cfg.lr,
                                           weight_decay=train_cfg.weight_decay, fused=fused_adam(device))
+        # DDP wraps the module (its hooks average the gradients over ranks); compiling goes around the wrapper.
+        self.step_model = self.model if dist is None else dist.wrap(self.model)
         # Compiling pays on CUDA only: on the 2-core CPU it cost ~2 min and ran slower than eager bf16.
-        self.step_model = torch.compile(self.model) if (train_cfg.compile and device.type == "cuda") else self.model
+        if train_cfg.compile and device.type == "cuda":
+            self.step_model = torch.compile(self.step_model)
         # Evaluation weights: an exponential moving average of the trained ones (torch's own implementation;
         # buffers are copied, GroupNorm has none that learn). A short CPU run gains most from it.
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
@@ -124,6 +130,11 @@ class Trainer:
         self.rerun_command: str | None = None  # the CLI line that resumes this run; named in the divergence error
 
     @property
+    def is_main(self) -> bool:
+        """Whether this process writes checkpoints and logs: always, unless it is rank > 0 of a torchrun job."""
+        return self.dist is None or self.dist.is_main
+
+    @property
     def eval_model(self) -> VAE:
         """The weights that are validated, saved as best and used downstream: the EMA where it is on."""
         return self.model if self.ema is None else self.ema.module
@@ -132,20 +143,33 @@ class Trainer:
         # bf16 keeps fp32's exponent range, so no loss scaling (and no GradScaler) is needed.
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
-    def losses(self, x: torch.Tensor, beta: float, model: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, beta: float, model: torch.nn.Module | None = None,
+               noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Mean over the batch of per-image recon, KL and loss = recon + beta * KL (+ perceptual)."""
         model = self.step_model if model is None else model
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = model(x)
+            out = model(x) if noise is None else model(x, noise=noise)
         # Losses in fp32: per-image sums over 12,288 values lose too much in bf16.
-        recon = reconstruction_loss(getattr(model, "_orig_mod", model), out.reconstruction.float(), x)
+        recon = reconstruction_loss(distributed.unwrap(model), out.reconstruction.float(), x)
         kl = kl_standard_normal(out.mu.float(), out.logvar.float())
         loss = recon + beta * kl
         if self.perceptual is not None:
             loss = loss + self.cfg.perceptual_weight * self.perceptual(out.reconstruction.float(), x)
         return {"loss": loss.mean(), "recon": recon.mean(), "kl": kl.mean()}
+
+    def shard_losses(self, shard: Shard, beta: float) -> dict[str, torch.Tensor]:
+        """A data-parallel rank's losses on its part of the global batch, weighted so that DDP's average over the
+        ranks is the global batch's mean. The reparameterisation noise is drawn for the whole global batch (every
+        rank's generator is in the same state) and this rank keeps its rows: the numbers one process would use."""
+        noise = torch.randn(shard.batch_size, self.model_cfg.latent_dim, device=self.device)[shard.rows]
+        parts = self.losses(shard.x, beta, noise=noise)
+        return {k: v * shard.weight for k, v in parts.items()}
+
+    def _across_ranks(self, sums: torch.Tensor) -> torch.Tensor:
+        # Every rank then logs and NaN-checks the same global numbers, so all of them stop together.
+        return sums if self.dist is None else self.dist.mean(sums)
 
     def train_epoch(self, images: torch.Tensor, progress: bool, log: Callable[[str], None]) -> dict:
         from tqdm.auto import tqdm
@@ -159,14 +183,16 @@ class Trainer:
         sums = torch.zeros(3, device=self.device)
         n_batches = math.ceil(images.shape[0] / cfg.batch_size)
         start = time.perf_counter()
-        bar = tqdm(device_batches(images, cfg.batch_size, gen, train=True), total=n_batches,
+        batches = (device_batches(images, cfg.batch_size, gen, train=True) if self.dist is None else
+                   shard_batches(images, cfg.batch_size, gen, self.dist.rank, self.dist.world_size))
+        bar = tqdm(batches, total=n_batches,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         total_steps = cfg.epochs * n_batches
         for i, x in enumerate(bar):
             lr = cfg.lr_at(self.step, total_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
-            parts = self.losses(x, beta)
+            parts = self.losses(x, beta) if self.dist is None else self.shard_losses(x, beta)
             self.optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -177,16 +203,19 @@ class Trainer:
             sums += torch.stack([parts["loss"].detach(), parts["recon"].detach(), parts["kl"].detach()])
             if self.step % cfg.log_every == 0 or i == n_batches - 1:
                 # Reading the loss syncs the GPU, so it is checked here rather than every step.
-                loss, recon, kl = (sums / (i + 1)).tolist()
+                loss, recon, kl = (self._across_ranks(sums) / (i + 1)).tolist()
                 self._check_finite(loss, "training loss")
                 self.history["steps"].append({"step": self.step, "epoch": epoch + (i + 1) / n_batches,
                                               "loss": loss, "recon": recon, "kl": kl, "beta": beta, "lr": lr})
                 if not progress:
                     log(f"epoch {epoch + 1} step {self.step}: loss {loss:.1f} recon {recon:.1f} kl {kl:.1f}")
         seconds = time.perf_counter() - start
-        loss, recon, kl = (sums / n_batches).tolist()
-        return {"epoch": epoch + 1, "beta": beta, "train_loss": loss, "train_recon": recon, "train_kl": kl,
-                "seconds": seconds, "images_per_s": images.shape[0] / seconds}
+        loss, recon, kl = (self._across_ranks(sums) / n_batches).tolist()
+        row = {"epoch": epoch + 1, "beta": beta, "train_loss": loss, "train_recon": recon, "train_kl": kl,
+               "seconds": seconds, "images_per_s": images.shape[0] / seconds}
+        if self.dist is not None:
+            row["processes"] = self.dist.world_size  # images_per_s is then the whole job's
+        return row
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor) -> dict:
@@ -198,6 +227,8 @@ class Trainer:
         for x in device_batches(images, self.cfg.batch_size, gen, train=False):
             parts = self.losses(x, beta=1.0, model=model)
             totals += x.shape[0] * torch.stack([parts["loss"], parts["recon"], parts["kl"]])
+        if self.dist is not None:  # every rank validates the whole set; rank 0's numbers decide for all
+            totals = self.dist.from_main(totals)
         loss, recon, kl = (totals / images.shape[0]).tolist()
         return {"val_loss": loss, "val_recon": recon, "val_kl": kl}
 
@@ -233,8 +264,11 @@ class Trainer:
             "best_model": self.best_model,
             "bf16": self.bf16,
             "history": self.history,
+            # Under DDP the CUDA states are left out: reading every GPU's would open a CUDA context of each rank on
+            # every GPU, and every epoch reseeds anyway (they are kept for single-process runs as before).
             "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and self.dist is None
+                    else []},
         }
 
     def load_state(self, state: dict, path) -> None:
@@ -247,7 +281,7 @@ class Trainer:
         self.best_model, self.best_epoch = state.get("best_model"), state.get("best_epoch", 0)
         self.history = state["history"]
         torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
+        if state["rng"]["cuda"] and torch.cuda.is_available() and self.dist is None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
     def _adopt_lowered(self, saved: dict, log: Callable[[str], None]) -> None:
@@ -289,6 +323,8 @@ class Trainer:
         """Train until `cfg.epochs` completed epochs, resuming from checkpoint_dir/last.pt if present."""
         self.checkpoint_dir = checkpoint_dir = Path(checkpoint_dir)
         last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
+        if not self.is_main:  # rank 0 alone logs and writes; the other ranks compute the same numbers
+            progress, log, on_epoch = False, distributed.quiet, None
         self.resume(checkpoint_dir, log)
         train_images, val_images = train_images.to(self.device), val_images.to(self.device)
         while self.epoch < self.cfg.epochs:
@@ -301,13 +337,19 @@ class Trainer:
             if row["val_loss"] < self.best_val:
                 self.best_val, self.best_epoch = row["val_loss"], self.epoch
                 self.best_model = {k: v.detach().to("cpu", copy=True) for k, v in self.eval_model.state_dict().items()}
-                save_checkpoint(best_state(self.state()), best)
-            save_checkpoint(self.state(), last)  # after best.pt: a crash in between only repeats the epoch
+                if self.is_main:
+                    save_checkpoint(best_state(self.state()), best)
+            if self.is_main:
+                save_checkpoint(self.state(), last)  # after best.pt: a crash in between only repeats the epoch
+            if self.dist is not None:
+                # No rank starts the next epoch before last.pt holds this one, so a kill at any moment sends every
+                # rank back to the same file.
+                self.dist.barrier()
             log(f"epoch {self.epoch}/{self.cfg.epochs}: train {row['train_loss']:.1f} val {row['val_loss']:.1f} "
                 f"(recon {row['val_recon']:.1f}, kl {row['val_kl']:.1f}) {row['images_per_s']:.0f} img/s")
             if on_epoch is not None:
                 on_epoch(self.history)
-        if self.epoch:
+        if self.epoch and self.is_main:
             ensure_best(checkpoint_dir, log)  # a finished run with a damaged best.pt heals here, not in a dead end
         return self.history
 
@@ -367,22 +409,35 @@ def train_vae(ctx, progress: bool | None = None, log: Callable[[str], None] = pr
     """Train (or resume, or just load the history of) the VAE of a run; writes metrics/train_history.json."""
     from .runlock import run_lock
 
-    with run_lock(ctx.run_dir, "VAE training (python -m vaelib train or notebook 01)", log):
-        prepare_run_dir(ctx.run_dir, ctx.profile.model, log)
+    # Under torchrun: join the job, on this rank's device; rank 0 alone takes the run lock (for the whole job) and
+    # prepares the folder, the other ranks write nothing.
+    group = distributed.init_from_env(ctx.device, ctx.profile.train.batch_size)
+    main = group is None or group.is_main
+    if group is not None:
+        ctx.device = group.device
+    if not main:
+        ctx.progress, log = False, distributed.quiet
+    lock = run_lock(ctx.run_dir, "VAE training (python -m vaelib train or notebook 01)", log) if main else nullcontext()
+    with distributed.closing(group), lock:
+        if main:
+            prepare_run_dir(ctx.run_dir, ctx.profile.model, log)
         # Built before the data loads: a missing VGG16 file or a checkpoint of another config fails at once.
-        trainer = Trainer(ctx.profile.model, ctx.profile.train, ctx.device)
+        trainer = Trainer(ctx.profile.model, ctx.profile.train, ctx.device, dist=group)
         trainer.rerun_command = ctx.train_command()
         trainer.resume(ctx.checkpoints, log)  # a checkpoint of another config fails here, before the data loads
         return _train_loaded(ctx, trainer, ctx.progress if progress is None else progress, log)
 
 
 def _train_loaded(ctx, trainer: Trainer, progress: bool, log: Callable[[str], None]) -> dict:
-    data = ctx.load_data()
+    with distributed.main_first(trainer.dist):  # rank 0 generates or caches the data set; the others then read it
+        data = ctx.load_data()
     tcfg = trainer.cfg
     train_u8 = images_tensor(data, data.split("train")[:tcfg.train_limit])
     val_u8 = images_tensor(data, data.split("val")[:tcfg.val_limit])
     history = trainer.fit(train_u8, val_u8, ctx.checkpoints, progress, log,
                           on_epoch=lambda h: ctx.save_json("train_history", h))
+    if not trainer.is_main:
+        return history
     ctx.save_json("train_history", history)
     ctx.save_json("vae", {
         "profile": ctx.profile.name,

@@ -8,6 +8,7 @@ generator, so an epoch's batches are a function of (images, seed) alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
@@ -34,3 +35,30 @@ def device_batches(images: torch.Tensor, batch_size: int, generator: torch.Gener
     for idx in batch_indices(images.shape[0], batch_size, generator, shuffle=train):
         x = to_float(images[idx])
         yield random_hflip(x, generator) if train else x
+
+
+class Shard(NamedTuple):
+    """One rank's part of a global training batch (vaelib.distributed)."""
+
+    x: torch.Tensor  # this rank's images, float on [0, 1], flipped as the global batch's draw says
+    rows: slice  # their rows in the global batch (reparameterisation noise is drawn for it and sliced alike)
+    batch_size: int  # images in the global batch
+    weight: float  # rows / (batch_size / world_size): DDP's mean over ranks of weight x local mean = global mean
+
+
+def shard_batches(images: torch.Tensor, batch_size: int, generator: torch.Generator, rank: int, world_size: int
+                  ) -> Iterator[Shard]:
+    """Rank `rank`'s part of each training batch of `device_batches`: every rank draws the same permutation and
+    flips from the same seed and keeps its consecutive share of every global batch, batch_size / world_size
+    images (the last, shorter batch is split as evenly as it goes)."""
+    for idx in batch_indices(images.shape[0], batch_size, generator, shuffle=True):
+        flip = torch.rand(len(idx), generator=generator, device=generator.device) < 0.5  # as random_hflip draws
+        sizes = [len(part) for part in idx.tensor_split(world_size)]
+        start = sum(sizes[:rank])
+        rows, weight = slice(start, start + sizes[rank]), sizes[rank] * world_size / len(idx)
+        if sizes[rank] == 0:
+            # A last batch with fewer images than ranks: this rank still takes part in the gradient average (DDP
+            # needs every rank's backward), on a stand-in image at weight 0.
+            rows, weight = slice(0, 1), 0.0
+        x = to_float(images[idx[rows]])
+        yield Shard(torch.where(flip[rows].view(-1, 1, 1, 1), x.flip(-1), x), rows, len(idx), weight)

@@ -97,12 +97,15 @@ class VAE(nn.Module):
         return self.decoder(z)
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        eps = torch.randn_like(mu) if noise is None else noise.to(mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar)
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
+        """`noise`: the standard normal draw of the reparameterisation, when the caller draws it (a data-parallel
+        rank takes its rows of the global batch's draw); None draws it here."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar)
+        z = self.reparameterize(mu, logvar, noise)
         return VAEOutput(self.decode(z), mu, logvar, z)
 
     def pixel_log_sigma(self) -> torch.Tensor | None:
