@@ -41,3 +41,9 @@ def test_slider_latency_prints_medians(tmp_path):
 def test_synthetic_speed_prints_a_rate(tmp_path):
     out = run_benchmark("synthetic_speed.py", "20", "1", str(tmp_path), data_dir=tmp_path)
     assert "20 images, 1 worker(s):" in out and "images/s per CPU-second" in out, out
+
+
+def test_demo_recipe_prints_psnr_and_bits_per_dim(tmp_path):
+    out = run_benchmark("demo_recipe.py", "--profile", "smoke", "--images-seen", "32", "--batch-size", "16",
+                        "--test-images", "8", "--ema", "0.9", data_dir=tmp_path)
+    assert '"test_psnr_db"' in out and '"elbo_bpd"' in out, out

@@ -57,9 +57,11 @@ EXPECTED_OUTPUTS: dict[str, tuple[str, ...]] = {
 TRAINING_NOTEBOOK = "01_train_vae"
 RUNNER_PARAMETERS = ("RUN_DIR", "PROFILE", "DATA", "CELEBA_ROOT", "SEED", "DEVICE", "INTERACTIVE", "PROGRESS")
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "papermill", "scikit-learn", "nbconvert")
-# The kernel's own log (its start-up notice that local TCP is unencrypted, ...) stays out of the console; errors
-# in cells still reach the executed notebook and the runner's one-line failure message.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log stays out of the console: its start-up notice that local TCP is unencrypted, and the
+# "KeyboardInterrupt caught in kernel" it logs as an ERROR when jupyter_client interrupts it before shutting it
+# down after the last cell. Errors in cells still reach the executed notebook and the runner's one-line failure
+# message, and a dead kernel is nbclient's DeadKernelError.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 # The runner's own interpreter (jupyter_client maps a "python3" kernel to sys.executable), not whatever the
 # notebook metadata names: a fresh machine has no "vae-celeba" kernelspec registered.
 KERNEL = "python3"
