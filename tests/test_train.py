@@ -142,11 +142,12 @@ def test_batch_size_override_scales_the_learning_rate_by_its_square_root(tmp_pat
     from vaelib.config import get_profile, with_batch_size
     from vaelib.run import setup_run
 
-    base = get_profile("demo").train  # batch 64 at lr 1e-3
-    assert with_batch_size(base, 256).lr == pytest.approx(2 * base.lr)
-    assert with_batch_size(base, 16).lr == pytest.approx(base.lr / 2)
-    ctx = setup_run(str(tmp_path / "run"), "demo", device="cpu", batch_size=256)
-    assert (ctx.profile.train.batch_size, ctx.profile.train.lr) == (256, pytest.approx(2 * base.lr))
+    base = get_profile("demo").train
+    b = base.batch_size
+    assert with_batch_size(base, 4 * b).lr == pytest.approx(2 * base.lr)  # 4x the batch: 2x the lr
+    assert with_batch_size(base, b // 4).lr == pytest.approx(base.lr / 2)
+    ctx = setup_run(str(tmp_path / "run"), "demo", device="cpu", batch_size=4 * b)
+    assert (ctx.profile.train.batch_size, ctx.profile.train.lr) == (4 * b, pytest.approx(2 * base.lr))
     with pytest.raises(ConfigError, match="batch_size must be a positive number"):
         setup_run(str(tmp_path / "run"), "demo", device="cpu", batch_size=0)
 
