@@ -73,3 +73,39 @@ def transfer_rows(by_k: dict[int, np.ndarray], anchor_centroids: np.ndarray, sub
     photos than the subject's other photos, that share and its Wilson interval."""
     return [{"k": int(k), **rate(int(nearer_anchor(emb, anchor_centroids, subject_centroids).sum()), len(emb))}
             for k, emb in by_k.items()]
+
+
+def measure_identity(vae, judge, data, train_idx: np.ndarray, mu, people, pca, subjects, anchors, ks,
+                     seed: int = 0) -> dict:
+    """Notebook 05's identity scores: the embedding fitted on the judge's features of the decoded training
+    latents `mu` (their identities `data.identity[train_idx]`), its verification on every test photo, and per
+    K the transfer rows for every (subject, anchor) pair of `transfer_grid` (subject s has photo 0 of
+    `people.members[len(anchors) + s]`; its other photos are its reference). {"measured": False} without
+    identity labels."""
+    import torch
+
+    from ..data.pixels import images_tensor
+    from .classify import predict
+    from .identity import transfer_grid
+    from .latents import decode, encode, encode_split
+
+    if data.identity is None:
+        return {"measured": False}
+
+    def embed(z: torch.Tensor) -> np.ndarray:  # latents -> decoded faces -> judge features -> identity space
+        return embedding.transform(predict(judge, decode(vae, z), with_features=True)[1].numpy())
+
+    embedding = fit_identity_embedding(predict(judge, decode(vae, mu), with_features=True)[1].numpy(),
+                                       data.identity[train_idx], seed=seed)
+    test_idx, z_test = encode_split(vae, data, "test", len(data.split("test")), seed)
+    members = [encode(vae, images_tensor(data, m)) for m in people.members]
+    centroid = [embed(z).mean(0) for z in members]  # all photos of each identity
+    others = [embed(z[1:]).mean(0) for z in members]  # without the first photo (the subject's)
+    n_anchors, n_subjects = len(anchors), len(subjects)
+    pairs = [(s, a) for s in range(n_subjects) for a in range(n_anchors)]  # the order of transfer_grid
+    anchor_c = np.stack([centroid[a] for _, a in pairs])
+    subject_c = np.stack([others[n_anchors + s] for s, _ in pairs])
+    by_k = {k: embed(transfer_grid(pca, subjects, anchors, k)) for k in ks}
+    return {"measured": True, "verification": verification(embed(z_test), data.identity[test_idx]),
+            "transfer": transfer_rows(by_k, anchor_c, subject_c), "train_images": len(train_idx),
+            "train_identities": int(len(np.unique(data.identity[train_idx])))}
