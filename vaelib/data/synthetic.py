@@ -341,8 +341,8 @@ def _layout(identity: Identity, a: dict[str, bool]) -> _Face:
         skin=skin, skin_dark=_shade(skin, 0.88), skin_shadow=_shade(skin, 0.78), hair=hair, beard=beard,
         brow=brow, fw=fw, chin=identity.chin + (3.0 if male else 0.0), jaw=jaw, nl=nl,
         nw=identity.nose_w + (3.0 if a["Big_Nose"] else 0.0), my=_EY + nl + 13.0,
-        mw=identity.mouth_w + (2.5 if a["Smiling"] else 0.0) + (1.5 if a["Big_Lips"] else 0.0),
-        wave=0.0 if a["Straight_Hair"] else 4.0 if a["Wavy_Hair"] else 1.5, side=fw + identity.hair_volume)
+        mw=identity.mouth_w + (2.5 if a["Smiling"] else 0.0) + (3.0 if a["Big_Lips"] else 0.0),
+        wave=0.0 if a["Straight_Hair"] else 5.0 if a["Wavy_Hair"] else 1.5, side=fw + identity.hair_volume)
 
 
 def _draw_background(p: _Painter, r: np.ndarray) -> None:
@@ -421,7 +421,7 @@ def _draw_skin(p: _Painter, f: _Face, identity: Identity, a: dict[str, bool]) ->
 def _draw_mouth(p: _Painter, f: _Face, identity: Identity, a: dict[str, bool], r: np.ndarray) -> None:
     """Lips (corners lifted when smiling), the open mouth and teeth, moustache and goatee."""
     mw, my = f.mw, f.my
-    lip_h = identity.lip_h * (1.6 if a["Big_Lips"] else 1.0)
+    lip_h = identity.lip_h * (2.1 if a["Big_Lips"] else 1.0)
     lift = 4.0 if a["Smiling"] else -0.5
     bend = _U ** 2
     mid = my + (2.0 if a["Smiling"] else 0.0) * (1 - bend) - lift * bend  # the line between the lips
@@ -510,6 +510,9 @@ def _draw_hair(p: _Painter, f: _Face, identity: Identity, a: dict[str, bool], r:
     scallop = 1 + 0.012 * f.wave * np.sin(np.linspace(0, 13 * np.pi, 40))
     cap = (cap - (_CX, _EY + 4)) * scallop[:, None] + (_CX, _EY + 4)
     p.poly(np.concatenate([cap, _curve(_CX, fw + 1, hairline)]), f.hair)
+    if a["Straight_Hair"]:  # straight hair is glossy: a light sheen across the crown tells it from the rest
+        sheen = _arc(_CX, _EY + 4, f.side - 6, f.top + identity.hair_volume - 7, -2.4, -0.75, 20)
+        p.line(sheen, _mix(f.hair, (255, 255, 255), 0.4), 3.0)
     if long_hair:  # locks frame the face down past the jaw
         ys = np.linspace(_EY - 30, _EY + 40 + 30 * identity.hair_len, 10)
         wig = f.wave * 0.6 * np.sin(ys / 6.0 + 6 * r[14])
