@@ -7,7 +7,7 @@ generator, so an epoch's batches are a function of (images, seed) alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
@@ -62,3 +62,20 @@ def shard_batches(images: torch.Tensor, batch_size: int, generator: torch.Genera
             rows, weight = slice(0, 1), 0.0
         x = to_float(images[idx[rows]])
         yield Shard(torch.where(flip[rows].view(-1, 1, 1, 1), x.flip(-1), x), rows, len(idx), weight)
+
+
+@torch.no_grad()
+def map_batches(fn: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]], items: torch.Tensor,
+                batch_size: int, device: torch.device | str) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """`fn` over `items` in batches on `device`, results concatenated on the CPU: the one batched-inference loop.
+
+    uint8 images become float on [0, 1] on the device (`to_float`); any other tensor (latents) is moved as it is.
+    `fn` returns a tensor or a tuple of tensors per batch; the result has the same shape, each part float32.
+    """
+    parts = []
+    for start in range(0, items.shape[0], batch_size):
+        out = fn(to_float(items[start:start + batch_size].to(device)))
+        parts.append(tuple(t.float().cpu() for t in out) if isinstance(out, tuple) else out.float().cpu())
+    if parts and isinstance(parts[0], tuple):
+        return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+    return torch.cat(parts)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_curve
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..data.batches import batch_indices, random_hflip
+from ..data.batches import batch_indices, map_batches, random_hflip
 from ..data.pixels import images_tensor, to_float
 from ..errors import CheckpointError, ConfigError
 from ..models.classifier import AttributeClassifier, ClassifierConfig
@@ -101,16 +101,12 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
 def predict(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256,
             with_features: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Probabilities (N, 40) on the CPU for uint8 or [0, 1] float images; optionally penultimate features."""
-    device = next(model.parameters()).device
-    probs, feats = [], []
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start:start + batch_size].to(device)
-        x = to_float(x)
+    def probabilities_and_features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = model.features(x)
-        probs.append(torch.sigmoid(model.net.fc(h)).cpu())
-        if with_features:
-            feats.append(h.cpu())
-    return torch.cat(probs), torch.cat(feats) if with_features else None
+        return torch.sigmoid(model.net.fc(h)), h if with_features else h[:, :0]
+
+    probs, feats = map_batches(probabilities_and_features, images, batch_size, next(model.parameters()).device)
+    return probs, feats if with_features else None
 
 
 def calibrate_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.pixels import images_tensor, to_float
+from ..data.batches import map_batches
+from ..data.pixels import images_tensor
 from ..models import VAE
 
 
@@ -18,21 +19,13 @@ def pick(indices: np.ndarray, n: int, seed: int) -> np.ndarray:
 @torch.no_grad()
 def encode(vae: VAE, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Posterior means mu (N, latent_dim) on the CPU for uint8 or [0, 1] float images (N, 3, H, W)."""
-    device = next(vae.parameters()).device
-    out = []
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start:start + batch_size].to(device)
-        x = to_float(x)
-        out.append(vae.encode(x)[0].float().cpu())
-    return torch.cat(out)
+    return map_batches(lambda x: vae.encode(x)[0], images, batch_size, next(vae.parameters()).device)
 
 
 @torch.no_grad()
 def decode(vae: VAE, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Mean images (N, 3, H, W) on [0, 1], on the CPU, for latents (N, latent_dim) on any device."""
-    device = next(vae.parameters()).device
-    return torch.cat([vae.decode(z[s:s + batch_size].to(device)).float().cpu()
-                      for s in range(0, z.shape[0], batch_size)])
+    return map_batches(vae.decode, z, batch_size, next(vae.parameters()).device)
 
 
 def encode_split(vae: VAE, data, split: str, n: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:
