@@ -30,7 +30,7 @@ from ..atomic import atomic_write_text
 from ..errors import ConfigError, DataError
 from .attributes import CELEBA_ATTRIBUTES
 
-GENERATOR_VERSION = 1  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
+GENERATOR_VERSION = 2  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
 # CelebA's average. Fewer images per identity give more identities for the same number of images: attribute
 # classifiers then see more people (hair style, face shape are traits of a person) at the same cost.
 IMAGES_PER_IDENTITY = 20
