@@ -1,8 +1,10 @@
 """Datasets: real CelebA (`celeba`) and CelebA-format synthetic faces (`synthetic`), as uint8 crops."""
 
 from .attributes import CELEBA_ATTRIBUTES, CROP_BOX
-from .celeba import CelebA64, load_celeba64, resolve_celeba_root
-from .synthetic import RENDERED_ATTRIBUTES, ensure_synthetic_celeba, generate_synthetic_celeba
+from .celeba import CelebA64, load_celeba64
+from .celeba_files import resolve_celeba_root
+from .people import RENDERED_ATTRIBUTES
+from .synthetic import ensure_synthetic_celeba, generate_synthetic_celeba
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
