@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
 from vaelib.config import get_profile, resolve_device
@@ -54,7 +53,8 @@ def main() -> None:
     device = resolve_device(args.device)
     model = VAE(get_profile(args.profile).model).to(device).eval()
     log_sigma, _ = resolve_log_sigma(model)
-    images = np.random.default_rng(0).integers(0, 256, (args.images, 3, 64, 64), dtype=np.uint8)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (args.images, 3, 64, 64), dtype=torch.uint8, generator=generator)
     print(f"{args.profile} model ({count_parameters(model) / 1e6:.1f} M parameters) on {device}, "
           f"{torch.get_num_threads()} CPU threads; K={args.k}, {args.images} images, batch {args.batch_size}, "
           f"max_decode {args.max_decode}")

@@ -2,7 +2,7 @@
 
 import torch
 
-from vaelib.data.batches import device_batches
+from vaelib.data.batches import device_batches, map_batches
 
 
 def _images(n: int = 10) -> torch.Tensor:
@@ -40,3 +40,11 @@ def test_evaluation_batches_are_in_order_and_unflipped():
     images = _images()
     x = torch.cat(_epoch(images, seed=0, train=False))
     assert torch.equal(x, images.float() / 255)
+
+
+def test_batched_inference_lifts_half_precision_to_float32_and_keeps_other_dtypes():
+    images = _images()
+    halves, pixels, sums = map_batches(lambda x: (x.bfloat16(), (x * 255).round().to(torch.uint8), x.double()),
+                                       images, 3, "cpu")
+    assert (halves.dtype, pixels.dtype, sums.dtype) == (torch.float32, torch.uint8, torch.float64)
+    assert torch.equal(pixels, images) and torch.equal(sums, (images.float() / 255).double())

@@ -90,7 +90,7 @@ def test_sample_images_labels_and_partitions(tmp_path):
     i = ds.filenames.index("000132.jpg")
     assert ds.attributes[i, ds.attr_index("5_o_Clock_Shadow")] == 0
     assert ds.attributes[i, ds.attr_index("Attractive")] == 1
-    assert ds.require_identity()[i] == 5173
+    assert ds.identity[i] == 5173 and ds.rendered_attributes is None  # photos: every label is shown
 
     np.testing.assert_array_equal(ds.partition, [int(raw_part[f][0]) for f in ds.filenames])
     np.testing.assert_array_equal(ds.identity, [int(raw_ids[f][0]) for f in ds.filenames])
@@ -149,8 +149,6 @@ def test_kaggle_layout_has_no_identity(tmp_path, monkeypatch):
     assert resolve_celeba_root().image_dir == made["image_dir"].resolve()
     np.testing.assert_array_equal(ds.attributes, made["attrs"])
     np.testing.assert_array_equal(ds.partition, made["partition"])
-    with pytest.raises(DataError, match=r"identity_CelebA\.txt"):
-        ds.require_identity()
 
 
 def test_missing_root_explains_layouts_and_download(tmp_path, monkeypatch):
@@ -287,7 +285,7 @@ def test_unwritable_cache_and_bad_parameters(tmp_path):
     make_celeba(tmp_path / "data", n=3)
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    with pytest.raises(DataError, match=r"cannot write the image cache.*VAELIB_CACHE"):
+    with pytest.raises(DataError, match=r"cannot write the image cache.*VAELIB_DATA"):
         load_celeba64(tmp_path / "data", cache_dir=not_a_folder / "cache", progress=False)
     for bad in ({"limit": 0}, {"image_size": 0}, {"crop_box": (15, 40, 163)}):
         with pytest.raises(ConfigError):

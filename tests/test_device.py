@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from vaelib.config import resolve_device
+from vaelib.config import device_name, resolve_device
 from vaelib.errors import ConfigError
 from vaelib.train import fused_adam, native_bf16
 
@@ -42,6 +42,13 @@ def test_explicit_devices_that_exist_are_kept(monkeypatch):
 def test_unknown_device_name_is_a_config_error():
     with pytest.raises(ConfigError, match="not a device this project runs on"):
         resolve_device("gpu")
+
+
+def test_a_run_records_the_resolved_device_or_the_gpu_name(monkeypatch):
+    _machine(monkeypatch, cuda=True, mps=True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    assert device_name(resolve_device("auto")) == "NVIDIA H200"
+    assert device_name(resolve_device("mps")) == "mps" and device_name(resolve_device("cpu")) == "cpu"
 
 
 def test_mps_trains_in_fp32_with_fused_adam_and_cpu_keeps_foreach_adam():

@@ -12,6 +12,7 @@ import torch
 
 from vaelib import fid
 from vaelib.config import ModelConfig
+from vaelib.errors import ConfigError
 from vaelib.models import VAE
 
 
@@ -57,6 +58,13 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_a_shifted_one():
     kid_shift, std_shift = fid.kid(real, shifted, subsets=20, subset_size=200)
     assert abs(kid_same) < 0.02
     assert kid_shift > 0.2 and kid_shift > 10 * std_shift
+
+
+def test_features_take_the_datasets_uint8_tensor_only():
+    extractor = fid.random_inception("64")
+    for wrong in (np.zeros((2, 3, 8, 8), np.uint8), torch.zeros(2, 3, 8, 8)):
+        with pytest.raises(ConfigError, match="uint8 tensor"):
+            fid.features(extractor, wrong)
 
 
 def test_missing_weights_give_one_sentence_and_an_unmeasured_result(monkeypatch, tmp_path):

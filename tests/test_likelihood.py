@@ -59,7 +59,7 @@ def test_discretized_gaussian_matches_float64_cdf_difference(sigma):
 
 
 def test_uniform_pixels_score_exactly_8_bits_per_dim():
-    images = np.random.default_rng(0).integers(0, 256, (10, 3, 8, 8), dtype=np.uint8)
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (10, 3, 8, 8), dtype=np.uint8))
     dims = 3 * 8 * 8
 
     def encode(x):  # q(z|x) = p(z), so the rate and log p(z) - log q(z|x) vanish
@@ -125,8 +125,8 @@ def _smoke_vae() -> VAE:
     return VAE(get_profile("smoke").model).eval()
 
 
-def _images(n: int = 4, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, 3, 64, 64), dtype=np.uint8)
+def _images(n: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, 3, 64, 64), dtype=np.uint8))
 
 
 def test_evaluation_stays_float32_under_bf16_autocast():
@@ -135,7 +135,7 @@ def test_evaluation_stays_float32_under_bf16_autocast():
     assert source == "learned"
     plain = evaluate_vae(model, images, log_sigma, k_values=[1, 3], batch_size=1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        under_autocast = evaluate_vae(model, torch.from_numpy(images), log_sigma, k_values=[1, 3], batch_size=1)
+        under_autocast = evaluate_vae(model, images, log_sigma, k_values=[1, 3], batch_size=1)
     assert plain.num_dims == 3 * 64 * 64
     np.testing.assert_array_equal(plain.iwae[3], under_autocast.iwae[3])
     np.testing.assert_array_equal(plain.distortion, under_autocast.distortion)
@@ -151,7 +151,15 @@ def test_k_below_one_or_not_an_integer_is_a_clear_error(k_values):
 def test_float_images_are_refused_for_bits_per_dim():
     model = _smoke_vae()
     with pytest.raises(ConfigError, match="uint8"):
-        evaluate_vae(model, _images(1).astype(np.float32) / 255, resolve_log_sigma(model)[0])
+        evaluate_vae(model, _images(1).float() / 255, resolve_log_sigma(model)[0])
+
+
+def test_images_come_as_the_datasets_uint8_tensor_not_a_numpy_array():
+    model = _smoke_vae()
+    with pytest.raises(ConfigError, match="images_tensor"):
+        evaluate_vae(model, _images(1).numpy(), resolve_log_sigma(model)[0])
+    with pytest.raises(ConfigError, match="images_tensor"):
+        reconstruction_stats(model, _images(1).numpy())
 
 
 class ConstantDecoderMSE(nn.Module):
@@ -176,7 +184,7 @@ def test_mse_model_sigma_is_the_per_channel_rms_residual_on_validation_data():
     images = _images(6, seed=3)[:, :, :8, :8]
     mean_image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
     model = ConstantDecoderMSE(mean_image)
-    residual = torch.from_numpy(images).double() / 255 - mean_image.double()
+    residual = images.double() / 255 - mean_image.double()
     expected = residual.pow(2).mean(dim=(0, 2, 3)).sqrt()
     sigma = fit_pixel_sigma(model, images, batch_size=4)
     assert torch.allclose(sigma.double(), expected, rtol=1e-5)
@@ -190,7 +198,7 @@ def test_model_without_usable_sigma_is_a_clear_error():
     with pytest.raises(ConfigError, match="no pixel sigma"):
         resolve_log_sigma(mse)
     with pytest.raises(ConfigError, match="not finite and positive"):  # perfect fit: sigma 0
-        resolve_log_sigma(mse, np.zeros((2, 3, 8, 8), dtype=np.uint8))
+        resolve_log_sigma(mse, torch.zeros((2, 3, 8, 8), dtype=torch.uint8))
     broken = _smoke_vae()
     with torch.no_grad():
         broken.log_sigma.fill_(math.nan)
@@ -222,7 +230,7 @@ def test_discretized_decoder_of_a_constant_model_with_prior_posterior_gives_the_
     """q(z|x) = p(z) and a decoder whose mean ignores z: log w = log P(x) exactly, so ELBO = every IWAE-K =
     sum over pixels of log(Phi(b) - Phi(a)), which float64 CDF differences give independently."""
     rng = np.random.default_rng(3)
-    images = rng.integers(0, 256, (5, 3, 4, 4), dtype=np.uint8)
+    pixels = rng.integers(0, 256, (5, 3, 4, 4), dtype=np.uint8)
     mean = torch.from_numpy(rng.uniform(0.2, 0.8, (3, 4, 4))).float()  # float64 CDFs stay above underflow
     log_sigma = torch.tensor([0.05, 0.15, 0.4]).log().view(1, 3, 1, 1)
 
@@ -235,16 +243,17 @@ def test_discretized_decoder_of_a_constant_model_with_prior_posterior_gives_the_
 
     from vaelib.likelihood import discrete_decoder
 
-    result = evaluate_bounds(images, encode, discrete_decoder(ConstantMean(), log_sigma), k_values=[1, 4, 16],
+    result = evaluate_bounds(torch.from_numpy(pixels), encode, discrete_decoder(ConstantMean(), log_sigma),
+                             k_values=[1, 4, 16],
                              batch_size=2)
     from scipy.special import ndtr  # float64 CDF accurate far into the tails (torch's underflows near -9)
 
-    x = images.astype(np.float64) / 255
+    x = pixels.astype(np.float64) / 255
     m, s, h = mean.double().numpy(), log_sigma.double().exp()[0].numpy(), 0.5 / 255
-    lo = np.where(images == 0, -np.inf, (x - h - m) / s)  # the end bins take the tails
-    hi = np.where(images == 255, np.inf, (x + h - m) / s)
+    lo = np.where(pixels == 0, -np.inf, (x - h - m) / s)  # the end bins take the tails
+    hi = np.where(pixels == 255, np.inf, (x + h - m) / s)
     p = np.where(lo + hi > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))  # each bin from its near tail
-    expected = np.log(p).reshape(len(images), -1).sum(1)
+    expected = np.log(p).reshape(len(pixels), -1).sum(1)
     assert np.allclose(result.elbo, expected, rtol=0, atol=2e-3), (result.elbo, expected)
     for k in (1, 4, 16):
         assert np.allclose(result.iwae[k], expected, rtol=0, atol=2e-3)

@@ -3,6 +3,7 @@ consistency, marker/ensure behaviour, and that every rendered attribute visibly 
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,9 @@ from PIL import Image
 
 from vaelib.data import synthetic
 from vaelib.data.attributes import CELEBA_ATTRIBUTES, CROP_BOX
-from vaelib.data.synthetic import (
-    HAIR_COLOURS,
-    RENDERED_ATTRIBUTES,
-    _plan,
-    ensure_synthetic_celeba,
-    generate_synthetic_celeba,
-    render_face,
-    sample_attributes,
-    sample_identity,
-)
+from vaelib.data.people import HAIR_COLOURS, RENDERED_ATTRIBUTES, sample_attributes, sample_identity
+from vaelib.data.render import render_face
+from vaelib.data.synthetic import _plan, ensure_synthetic_celeba, generate_synthetic_celeba
 from vaelib.errors import ConfigError, DataError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "celeba_sample"  # real rows, absent in user clones
@@ -203,6 +197,20 @@ def test_real_loader_reads_the_synthetic_set(synth: Path, tmp_path: Path) -> Non
     assert np.array_equal(data.attributes.astype(bool), _read_attributes(synth))
     assert np.array_equal(data.identity, _read_mapping(synth / "identity_CelebA.txt"))
     assert np.array_equal(data.partition, _read_mapping(synth / "list_eval_partition.txt"))
+    assert data.rendered_attributes == frozenset(RENDERED_ATTRIBUTES)
+
+
+def test_a_set_written_before_provenance_was_recorded_loads_with_its_rendered_attributes(synth: Path,
+                                                                                           tmp_path: Path) -> None:
+    from vaelib.data.celeba import load_celeba64
+
+    old = tmp_path / "old" / "celeba"
+    shutil.copytree(synth, old)
+    marker = json.loads((old / "synthetic.json").read_text())
+    del marker["rendered_attributes"]  # the marker as earlier generators wrote it
+    (old / "synthetic.json").write_text(json.dumps(marker))
+    data = load_celeba64(old.parent, cache_dir=tmp_path / "cache", progress=False)
+    assert data.rendered_attributes == frozenset(RENDERED_ATTRIBUTES) and len(data) == 120
 
 
 def test_ensure_reuses_a_complete_set_and_regenerates_otherwise(tmp_path: Path, capsys) -> None:

@@ -1,9 +1,9 @@
 """Files that readers never see half-written: a temp file beside the target, fsync, then `os.replace`.
 
-Checkpoints, metrics JSON, the run manifest and the synthetic annotation files all go through here, so a
-kill -9 at any moment leaves either the old file or the new one. A write that fails because the disk is full
-or the folder is not writable becomes one `WriteFailedError` sentence instead of an OSError (or torch's
-"unexpected pos") traceback; a kill -9 can still orphan a temp file, which `remove_stale_temps` clears.
+Checkpoints, metrics JSON, the run manifest, the synthetic annotation files and the CelebA image cache all go
+through here, so a kill -9 at any moment leaves either the old file or the new one. A write that fails because
+the disk is full or the folder is not writable becomes one `WriteFailedError` sentence instead of an OSError (or
+torch's "unexpected pos") traceback; a kill -9 can still orphan a temp file, which `remove_stale_temps` clears.
 """
 
 from __future__ import annotations

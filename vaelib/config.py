@@ -115,7 +115,6 @@ class DataConfig:
     source: str = "synthetic"  # "synthetic" | "celeba"
     synthetic_images: int = 6000
     images_per_identity: int = 20  # synthetic only; CelebA averages 20
-    celeba_root: str | None = None  # None = $CELEBA_ROOT
 
     def __post_init__(self) -> None:
         if self.source not in ("synthetic", "celeba"):
@@ -241,6 +240,11 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise ConfigError(f"DEVICE={device!r} but torch sees no Apple-silicon GPU (torch.backends.mps.is_available() "
                           "is False); use DEVICE='auto' or 'cpu'.")
     return torch.device(device)
+
+
+def device_name(device: torch.device) -> str:
+    """What a run records as its device (a device from `resolve_device`): "cpu", "mps", or the CUDA GPU's name."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def config_to_dict(config) -> dict:

@@ -27,6 +27,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
+from .data.batches import map_batches
 from .errors import ConfigError
 
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -95,16 +96,17 @@ def random_inception(feature: str = FEATURE, device: str | torch.device = "cpu",
         return inception(path, feature, device)
 
 
-@torch.no_grad()
 def features(extractor, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """float64 (N, F) Inception features of uint8 (N, 3, H, W) images (upsampled to 299 inside the extractor)."""
-    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
-        raise ConfigError(f"FID needs uint8 (N, 3, H, W) images, got {images.dtype} of shape {tuple(images.shape)}.")
-    device = next(extractor.parameters()).device
-    # the extractor returns one tensor per requested layer; we request one
-    out = [extractor(images[i : i + batch_size].to(device))[0].double().cpu()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
+    if not torch.is_tensor(images) or images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3 \
+            or len(images) == 0:
+        raise ConfigError(f"FID needs a uint8 tensor (N, 3, H, W) (vaelib.data.pixels.images_tensor), got "
+                          f"{type(images).__name__} {getattr(images, 'dtype', '')} of shape "
+                          f"{tuple(getattr(images, 'shape', ()))}.")
+    # map_batches hands [0, 1] floats; the extractor takes uint8 pixels, which to_uint8 restores exactly. It returns
+    # one tensor per requested layer; we request one.
+    return map_batches(lambda x: extractor(to_uint8(x))[0].double(), images, batch_size,
+                       next(extractor.parameters()).device)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -144,26 +146,19 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.float().clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
-@torch.no_grad()
 def prior_samples(vae, n: int, temperature: float, seed: int, batch_size: int = 64) -> torch.Tensor:
     """uint8 decoder means of z = T * eps, eps ~ N(0, I) from a seeded generator (the same eps for every T)."""
     device = next(vae.parameters()).device
     eps = torch.randn(n, vae.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
     with torch.autocast(device.type, enabled=False):
-        return torch.cat([to_uint8(vae.decode(eps[i : i + batch_size].to(device) * temperature)).cpu()
-                          for i in range(0, n, batch_size)])
+        return map_batches(lambda z: to_uint8(vae.decode(z * temperature)), eps, batch_size, device)
 
 
-@torch.no_grad()
 def reconstructions(vae, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """uint8 decoder means at the posterior mean z = mu(x): the deterministic reconstruction of each image."""
     device = next(vae.parameters()).device
-    out = []
     with torch.autocast(device.type, enabled=False):
-        for i in range(0, len(images), batch_size):
-            mu, _ = vae.encode(images[i : i + batch_size].to(device).float().div(255))
-            out.append(to_uint8(vae.decode(mu)).cpu())
-    return torch.cat(out)
+        return map_batches(lambda x: to_uint8(vae.decode(vae.encode(x)[0])), images, batch_size, device)
 
 
 def set_names(temperatures: Sequence[float]) -> list[str]:
@@ -193,8 +188,6 @@ def sample_quality(vae, test_images: torch.Tensor, weights_path: str | os.PathLi
         log(weights_notice(problem))
         return not_measured(problem, temperatures)
     reals = test_images[: n or len(test_images)]
-    if not torch.is_tensor(reals):  # a numpy (memmap) slice
-        reals = torch.from_numpy(np.ascontiguousarray(reals))
     if len(reals) < 2:
         raise ConfigError(f"FID needs at least 2 test images, got {len(reals)}; raise FID_IMAGES.")
     device = next(vae.parameters()).device

@@ -33,6 +33,12 @@ def gaussian_nll(recon: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor) 
     return -gaussian_log_density(x, recon, log_sigma).flatten(1).sum(1)
 
 
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps, a sample of N(mu, exp(logvar)) from standard normal noise `eps` (drawn by the caller,
+    so a seeded generator or a data-parallel slice decides it)."""
+    return mu + eps.to(mu.dtype) * torch.exp(0.5 * logvar)
+
+
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) in closed form, summed over latent dimensions."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)

@@ -31,7 +31,8 @@ from pathlib import Path
 from . import report
 from .atomic import check_writable
 from .checkpoint import load_checkpoint
-from .config import get_profile, resolve_device
+from .config import device_name, get_profile, resolve_device
+from .data.celeba_files import requested_celeba_root
 from .errors import ConfigError, VaelibError
 from .run import PROJECT_ROOT, read_manifest, resolve_path, write_manifest
 from .runlock import run_lock
@@ -202,7 +203,7 @@ def check_parameters(name: str, declared: dict[str, object], params: dict, sourc
 
 def runner_parameters(opts: RunOptions, run_dir: Path) -> dict:
     data = opts.data or get_profile(opts.profile).data.source
-    root = (opts.celeba_root or os.environ.get("CELEBA_ROOT", "")) if data == "celeba" else ""
+    root = (requested_celeba_root(opts.celeba_root) or "") if data == "celeba" else ""
     return {
         "RUN_DIR": str(run_dir),
         "PROFILE": opts.profile,
@@ -284,18 +285,6 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def device_name(device: str) -> str:
-    """What DEVICE resolves to in the notebooks: "cpu" or the GPU's name."""
-    import torch
-
-    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
-        return "cpu"
-    if not torch.cuda.is_available():
-        return f"{device} (not available)"
-    index = torch.device("cuda" if device == "auto" else device).index or 0
-    return torch.cuda.get_device_name(index)
 
 
 def missing_outputs(run_dir: Path, patterns: tuple[str, ...]) -> list[str]:
@@ -502,7 +491,7 @@ def run_pipeline(opts: RunOptions) -> RunResult:
 def _run_locked(opts: RunOptions, run_dir: Path, steps) -> RunResult:
     manifest = read_manifest(run_dir)
     data = runner_parameters(opts, run_dir)["DATA"]
-    manifest.update(profile=opts.profile, data=data, seed=opts.seed, device=device_name(opts.device),
+    manifest.update(profile=opts.profile, data=data, seed=opts.seed, device=device_name(resolve_device(opts.device)),
                     device_setting=opts.device, git=git_state(), versions=package_versions(),
                     started=_now(), finished=None, training_processes=opts.nproc)
     write_manifest(run_dir, manifest)

@@ -103,7 +103,7 @@ class RunContext:
                                         workers=os.cpu_count() or 1, per_identity=cfg.images_per_identity)
                 self._data = load_celeba64(root, cache_dir=cache, progress=self.progress)
             else:
-                self._data = load_celeba64(self.celeba_root or cfg.celeba_root, cache_dir=cache,
+                self._data = load_celeba64(self.celeba_root, cache_dir=cache,
                                            progress=self.progress)
         return self._data
 

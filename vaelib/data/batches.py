@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from .pixels import to_float
 
@@ -66,16 +67,24 @@ def shard_batches(images: torch.Tensor, batch_size: int, generator: torch.Genera
 
 @torch.no_grad()
 def map_batches(fn: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]], items: torch.Tensor,
-                batch_size: int, device: torch.device | str) -> torch.Tensor | tuple[torch.Tensor, ...]:
+                batch_size: int, device: torch.device | str, desc: str | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """`fn` over `items` in batches on `device`, results concatenated on the CPU: the one batched-inference loop.
 
     uint8 images become float on [0, 1] on the device (`to_float`); any other tensor (latents) is moved as it is.
-    `fn` returns a tensor or a tuple of tensors per batch; the result has the same shape, each part float32.
+    `fn` returns a tensor or a tuple of tensors per batch; the result has the same shape. Half-precision parts
+    (autocast) become float32; other dtypes (uint8 images, float64 sums) are kept. `desc` labels a progress bar.
     """
     parts = []
-    for start in range(0, items.shape[0], batch_size):
-        out = fn(to_float(items[start:start + batch_size].to(device)))
-        parts.append(tuple(t.float().cpu() for t in out) if isinstance(out, tuple) else out.float().cpu())
+    with tqdm(total=items.shape[0], desc=desc, unit="img", disable=desc is None) as bar:
+        for start in range(0, items.shape[0], batch_size):
+            out = fn(to_float(items[start:start + batch_size].to(device)))
+            parts.append(tuple(map(_to_host, out)) if isinstance(out, tuple) else _to_host(out))
+            bar.update(min(batch_size, items.shape[0] - start))
     if parts and isinstance(parts[0], tuple):
         return tuple(torch.cat(column) for column in zip(*parts, strict=True))
     return torch.cat(parts)
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).cpu()
