@@ -10,20 +10,13 @@ import torch
 import torchvision
 from torch import nn
 
-from vaelib.editing import classify
-from vaelib.editing.classify import (
-    ClassifierTraining,
-    attribute_metrics,
-    calibrate_thresholds,
-    disjoint_halves,
-    load_classifier,
-    predict,
-    train_classifier,
-    train_or_load,
-)
+from vaelib.editing.classifier_report import attribute_metrics
 from vaelib.errors import CheckpointError, MissingPrerequisiteError
-from vaelib.models.classifier import AttributeClassifier, ClassifierConfig
+from vaelib.models.classifier import AttributeClassifier, ClassifierConfig, predict
 from vaelib.run import setup_run
+from vaelib.runfolder import classifiers
+from vaelib.runfolder.classifiers import load_classifier, train_or_load
+from vaelib.training.classifier import ClassifierTraining, calibrate_thresholds, disjoint_halves, train_classifier
 
 
 @pytest.mark.parametrize("stride, side", [(2, 4), (1, 8)])
@@ -142,7 +135,7 @@ def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch
     def fail(*args, **kwargs):
         raise AssertionError("retrained although a checkpoint exists")
 
-    monkeypatch.setattr(classify, "train_classifier", fail)
+    monkeypatch.setattr(classifiers, "train_classifier", fail)
     loaded, state = train_or_load(ctx, "judge", data, np.arange(16), cfg, training, log=lambda _: None)
     assert state["attr_names"] == list(data.attr_names) and state["metrics"]["train_images"] == 16
     x = torch.rand(2, 3, 16, 16)

@@ -17,7 +17,7 @@ import torch
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import ModelConfig, TrainConfig, get_profile
 from vaelib.errors import CheckpointError, ConfigError, TrainingDivergedError
-from vaelib.train import Trainer
+from vaelib.training.vae import Trainer
 
 TINY = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
 
@@ -30,7 +30,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     import sys, time, torch
     from pathlib import Path
     from vaelib.config import ModelConfig, TrainConfig
-    from vaelib.train import Trainer
+    from vaelib.training.vae import Trainer
     ckpt, epochs, slow = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     cfg = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
     gen = torch.Generator().manual_seed(1)
@@ -195,7 +195,7 @@ def test_spec_recipe_trains_with_summed_squared_error_and_vgg_perceptual(tmp_pat
 
 
 def test_ema_weights_are_what_best_pt_is_evaluated_with(tmp_path):
-    from vaelib.train import evaluation_weights
+    from vaelib.training.weights import evaluation_weights
 
     cfg = TrainConfig(epochs=2, batch_size=16, lr=3e-3, lr_schedule="cosine", ema_decay=0.9)
     data = tiny_data(48, seed=4)
