@@ -15,7 +15,7 @@ from vaelib.errors import CheckpointError, MissingPrerequisiteError
 from vaelib.models.classifier import AttributeClassifier, ClassifierConfig, predict
 from vaelib.run import setup_run
 from vaelib.runfolder import classifiers
-from vaelib.runfolder.classifiers import load_classifier, train_or_load
+from vaelib.runfolder.classifiers import load_classifier, load_judge, train_or_load
 from vaelib.training.classifier import ClassifierTraining, calibrate_thresholds, disjoint_halves, train_classifier
 
 
@@ -142,3 +142,19 @@ def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch
     torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(CheckpointError, match="width"):
         train_or_load(ctx, "judge", data, np.arange(16), ClassifierConfig(width=8), training, log=lambda _: None)
+
+
+def test_judge_carries_02s_thresholds_and_test_quality_and_the_datas_rendered_attributes(tmp_path):
+    ctx = setup_run(str(tmp_path / "run"), "smoke", device="cpu", progress=False)
+    data = _fake_data()
+    _, state = train_or_load(ctx, "judge", data, np.arange(16), ClassifierConfig(width=4),
+                             ClassifierTraining(epochs=1, batch_size=8), log=lambda _: None)
+    with pytest.raises(MissingPrerequisiteError, match="02_classifier"):
+        load_judge(ctx, data)  # the checkpoint alone is not enough: 02's test metrics are part of the judge
+    per = {n: {"threshold": 0.3, "balanced_accuracy": 0.8} for n in data.attr_names}
+    ctx.save_json("classifier", {"models": {"judge": {"per_attribute": per}}})
+    data.rendered_attributes = frozenset({"a0"})
+    judge = load_judge(ctx, data)
+    assert judge.thresholds.tolist() == pytest.approx(state["thresholds"]) and judge.quality == per
+    assert judge.rendered == {"a0"} and not judge.model.training
+

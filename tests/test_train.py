@@ -209,3 +209,20 @@ def test_ema_weights_are_what_best_pt_is_evaluated_with(tmp_path):
     kept = last["best_model"]  # the best epoch's evaluation weights, which best.pt is evaluated with
     assert all(torch.equal(evaluation_weights(best)[k], kept[k]) for k in kept)
     assert [s["lr"] for s in t.history["steps"]][-1] < cfg.lr / 2  # the cosine has decayed
+
+
+def test_loop_weights_epoch_means_and_a_resumed_loop_continues_where_it_stopped():
+    from vaelib.training.loop import Loop
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    loop = Loop(torch.optim.SGD([w], lr=0.1), lr_at=lambda step: 0.1 / (step + 1))
+    batches = [torch.full((3,), 1.0), torch.full((1,), 5.0)]  # a full batch and a short last one
+    logged = []
+    means, _ = loop.run_epoch(batches, lambda x: ({"loss": (w * x).sum() * 0 + x.mean()}, len(x)), len(batches),
+                              on_log=lambda done, m: logged.append((done, m["loss"])))
+    assert means["loss"] == pytest.approx((3 * 1.0 + 1 * 5.0) / 4)  # weighted by the batch weights, not per batch
+    assert logged == [(1.0, pytest.approx(2.0))] and loop.step == 2 and loop.lr == pytest.approx(0.05)
+    rows = []
+    loop.epoch = 2  # as a resume restores it
+    loop.fit(3, lambda: {"epoch": loop.epoch + 1}, rows.append)
+    assert rows == [{"epoch": 3}] and loop.epoch == 3
