@@ -40,6 +40,8 @@ class Loop:
             self.lr = self.lr_at(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr * group.get("lr_scale", 1.0)
+        else:
+            self.lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         if self.grad_clip is not None:
@@ -48,8 +50,6 @@ class Loop:
         self.optimizer.step()
         for hook in self.after_step:
             hook()
-        if self.lr_at is None:
-            self.lr = self.optimizer.param_groups[0]["lr"]
         self.step += 1
 
     def run_epoch(self, batches: Iterable, loss: Callable[[object], tuple[Parts, float]], n_batches: int,
