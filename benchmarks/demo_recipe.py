@@ -27,7 +27,7 @@ from vaelib.losses import kl_standard_normal, reconstruction_loss
 from vaelib.models import VAE
 from vaelib.quality import reconstruction_psnr
 from vaelib.run import setup_run
-from vaelib.train import parameter_groups
+from vaelib.training.vae import parameter_groups
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from vaelib.config import get_profile
-from vaelib.editing.directions import DirectionEdit, axis
+from vaelib.editing.directions import Direction, axis
+from vaelib.figures.widgets import LatentExplorer, to_png
 from vaelib.models import VAE, count_parameters
 from vaelib.run import setup_run
-from vaelib.train import load_vae
-from vaelib.widgets import LatentExplorer, to_png
+from vaelib.runfolder.vae import load_vae
 
 TARGET_MS = 50.0
 
@@ -44,7 +44,7 @@ def main() -> None:
     else:
         vae = VAE(get_profile(args.profile).model).eval()
     d = vae.cfg.latent_dim
-    explorer = LatentExplorer(vae, torch.randn(d), {"dim 0": DirectionEdit(axis(0, d))}, size=args.size)
+    explorer = LatentExplorer(vae, torch.randn(d), {"dim 0": Direction(axis(0, d))}, size=args.size)
     strengths = np.random.default_rng(0).uniform(-3, 3, args.updates)
     print(f"{args.profile} VAE ({count_parameters(vae) / 1e6:.2f} M parameters, latent {d}) on cpu, "
           f"{torch.get_num_threads()} threads; {args.updates} updates at {args.size}x{args.size}")

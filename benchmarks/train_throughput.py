@@ -2,7 +2,7 @@
 
 (a) seed-equivalent: JPEG files decoded by PIL with torchvision transforms in a DataLoader, fp32, batch 32
     (what the assignment's reference solution did: ~900 images/s on a GPU).
-(b) fast path: the whole uint8 dataset on the device, batched there (vaelib.train.Trainer), first in plain
+(b) fast path: the whole uint8 dataset on the device, batched there (vaelib.training.vae.Trainer), first in plain
     fp32 NCHW (the data path alone), then with the trainer's per-device defaults: bf16 autocast on CUDA and
     on CPUs with hardware bf16 (AVX512-BF16/AMX); channels_last, fused Adam (+ torch.compile with --compile)
     on CUDA.
@@ -34,7 +34,7 @@ from vaelib.data import CROP_BOX, ensure_synthetic_celeba
 from vaelib.data.batches import device_batches
 from vaelib.data.pixels import images_tensor
 from vaelib.run import data_dir
-from vaelib.train import Trainer
+from vaelib.training.vae import Trainer
 
 CELEBA_TRAIN_IMAGES = 162_770
 

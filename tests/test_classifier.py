@@ -10,20 +10,13 @@ import torch
 import torchvision
 from torch import nn
 
-from vaelib.editing import classify
-from vaelib.editing.classify import (
-    ClassifierTraining,
-    attribute_metrics,
-    calibrate_thresholds,
-    disjoint_halves,
-    load_classifier,
-    predict,
-    train_classifier,
-    train_or_load,
-)
+from vaelib.editing.classifier_report import attribute_metrics
 from vaelib.errors import CheckpointError, MissingPrerequisiteError
-from vaelib.models.classifier import AttributeClassifier, ClassifierConfig
+from vaelib.models.classifier import AttributeClassifier, ClassifierConfig, predict
 from vaelib.run import setup_run
+from vaelib.runfolder import classifiers
+from vaelib.runfolder.classifiers import load_classifier, load_judge, train_or_load
+from vaelib.training.classifier import ClassifierTraining, calibrate_thresholds, disjoint_halves, train_classifier
 
 
 @pytest.mark.parametrize("stride, side", [(2, 4), (1, 8)])
@@ -142,10 +135,26 @@ def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch
     def fail(*args, **kwargs):
         raise AssertionError("retrained although a checkpoint exists")
 
-    monkeypatch.setattr(classify, "train_classifier", fail)
+    monkeypatch.setattr(classifiers, "train_classifier", fail)
     loaded, state = train_or_load(ctx, "judge", data, np.arange(16), cfg, training, log=lambda _: None)
     assert state["attr_names"] == list(data.attr_names) and state["metrics"]["train_images"] == 16
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(CheckpointError, match="width"):
         train_or_load(ctx, "judge", data, np.arange(16), ClassifierConfig(width=8), training, log=lambda _: None)
+
+
+def test_judge_carries_02s_thresholds_and_test_quality_and_the_datas_rendered_attributes(tmp_path):
+    ctx = setup_run(str(tmp_path / "run"), "smoke", device="cpu", progress=False)
+    data = _fake_data()
+    _, state = train_or_load(ctx, "judge", data, np.arange(16), ClassifierConfig(width=4),
+                             ClassifierTraining(epochs=1, batch_size=8), log=lambda _: None)
+    with pytest.raises(MissingPrerequisiteError, match="02_classifier"):
+        load_judge(ctx, data)  # the checkpoint alone is not enough: 02's test metrics are part of the judge
+    per = {n: {"threshold": 0.3, "balanced_accuracy": 0.8} for n in data.attr_names}
+    ctx.save_json("classifier", {"models": {"judge": {"per_attribute": per}}})
+    data.rendered_attributes = frozenset({"a0"})
+    judge = load_judge(ctx, data)
+    assert judge.thresholds.tolist() == pytest.approx(state["thresholds"]) and judge.quality == per
+    assert judge.rendered == {"a0"} and not judge.model.training
+

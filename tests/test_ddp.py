@@ -29,9 +29,9 @@ TOLERANCE = 1e-5
 TRAIN_SCRIPT = textwrap.dedent("""
     import sys, torch
     from pathlib import Path
-    from vaelib import distributed
+    from vaelib.training import distributed
     from vaelib.config import ModelConfig, TrainConfig
-    from vaelib.train import Trainer
+    from vaelib.training.vae import Trainer
     ckpt = Path(sys.argv[1])
     cfg = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
     train = TrainConfig(epochs=3, batch_size=16, lr=1e-3, kl_warmup_epochs=2, seed=3, lr_schedule="cosine",
@@ -103,7 +103,7 @@ def test_rank_shards_of_a_global_batch_are_the_single_process_batch():
 SLOW_CLI = textwrap.dedent("""
     import sys, time
     from vaelib.__main__ import main
-    from vaelib.train import Trainer
+    from vaelib.training.vae import Trainer
 
     def slowed(self, shard, beta, steps=Trainer.shard_losses):
         time.sleep(PAUSE)

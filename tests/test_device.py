@@ -9,7 +9,7 @@ import torch
 
 from vaelib.config import device_name, resolve_device
 from vaelib.errors import ConfigError
-from vaelib.train import fused_adam, native_bf16
+from vaelib.training.precision import fused_adam, native_bf16
 
 
 def _machine(monkeypatch, cuda: bool, mps: bool) -> None:

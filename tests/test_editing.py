@@ -14,16 +14,18 @@ from torch import nn
 from vaelib.config import get_profile
 from vaelib.editing.amplify import amplify, attribute_correlations, best_dim, top_variance_dims
 from vaelib.editing.directions import boundary_normal, conditional, correlated_attributes, mean_difference, shift_grid
-from vaelib.editing.evaluate import collect_edit_eval, format_table, random_directions, score_edits, wilson_interval
+from vaelib.editing.evaluate import Judge, random_directions, score_edits, wilson_interval
 from vaelib.editing.guidance import guidance_batch, label_guidance
 from vaelib.editing.identity import fit_pca, identity_essences, pick_identities, transfer, transfer_grid
 from vaelib.editing.identity_measure import fit_identity_embedding, transfer_rows, verification
 from vaelib.editing.latents import encode
 from vaelib.editing.methods import attribute_directions, evaluate_directions
 from vaelib.errors import ConfigError
+from vaelib.figures.tables import format_table
 from vaelib.models import VAE
 from vaelib.models.classifier import AttributeClassifier, ClassifierConfig
 from vaelib.run import setup_run
+from vaelib.runfolder.edits import collect_edit_eval
 
 D = 12
 
@@ -251,25 +253,18 @@ def test_random_directions_are_seeded_unit_vectors():
     assert not torch.allclose(u, random_directions(5, 7, seed=4))
 
 
-def _edit_ctx(tmp_path, names):
-    ctx = setup_run(str(tmp_path / "run"), "smoke", device="cpu", progress=False)
-    per = {n: {"threshold": 0.5, "balanced_accuracy": 0.9} for n in names}
-    ctx.save_json("classifier", {"models": {"judge": {"per_attribute": per}}})
-    return ctx
-
-
-def test_every_target_gets_a_random_control_with_add_and_remove_rows(tmp_path, tiny_models):
+def test_every_target_gets_a_random_control_with_add_and_remove_rows(tiny_models):
     vae, _ = tiny_models
     names = [f"a{i}" for i in range(40)]
-    ctx = _edit_ctx(tmp_path, names)
-    judge = AttributeClassifier(ClassifierConfig(width=4)).eval()
+    quality = {n: {"threshold": 0.5, "balanced_accuracy": 0.9} for n in names}
+    judge = Judge(AttributeClassifier(ClassifierConfig(width=4)).eval(), torch.full((40,), 0.5), quality)
     d = vae.cfg.latent_dim
     mu = torch.randn(40, d, generator=torch.Generator().manual_seed(0))
     labels = (torch.rand(40, 40, generator=torch.Generator().manual_seed(2)) < 0.5).numpy().astype(int)
     labels[:, :2] = (mu[:, :2].numpy() > 0)  # a0 and a1 live in latent dims 0 and 1
     directions = attribute_directions(mu, labels, names, ["a0", "a1"], top_k=3, n_condition=1)
     z = torch.randn(6, d, generator=torch.Generator().manual_seed(1))
-    rows = evaluate_directions(ctx, vae, judge, torch.full((40,), 0.5), z, names, directions, 2.0, 1.0)
+    rows = evaluate_directions(vae, judge, z, names, directions, 2.0, 1.0)
     for target in ("a0", "a1"):
         for direction in ("add", "remove"):
             got = [r for r in rows if r["target"] == target and r["direction"] == direction]

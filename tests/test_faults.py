@@ -28,8 +28,9 @@ from vaelib.data import celeba, resolve_celeba_root
 from vaelib.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError, WriteFailedError
 from vaelib.pipeline import RunOptions
 from vaelib.run import RunContext
+from vaelib.runfolder.vae import load_vae, prepare_run_dir
 from vaelib.runlock import run_lock
-from vaelib.train import Trainer, load_vae, prepare_run_dir
+from vaelib.training.vae import Trainer
 
 TINY = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
 QUIET = dict(progress=False, log=lambda s: None)

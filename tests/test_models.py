@@ -11,7 +11,9 @@ import torch
 from vaelib.config import ModelConfig, TrainConfig, describe_loss, get_profile, override
 from vaelib.errors import ConfigError
 from vaelib.losses import VGGPerceptual, gaussian_nll, kl_beta, kl_standard_normal, mse_sum
-from vaelib.models import VAE, BottleneckBlock, VAEOutput, count_parameters
+from vaelib.models import VAE, count_parameters
+from vaelib.models.blocks import BottleneckBlock
+from vaelib.models.vae import VAEOutput
 
 
 @pytest.mark.parametrize("profile", ["smoke", "demo", "full"])

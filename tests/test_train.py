@@ -17,7 +17,7 @@ import torch
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import ModelConfig, TrainConfig, get_profile
 from vaelib.errors import CheckpointError, ConfigError, TrainingDivergedError
-from vaelib.train import Trainer
+from vaelib.training.vae import Trainer
 
 TINY = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
 
@@ -30,7 +30,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     import sys, time, torch
     from pathlib import Path
     from vaelib.config import ModelConfig, TrainConfig
-    from vaelib.train import Trainer
+    from vaelib.training.vae import Trainer
     ckpt, epochs, slow = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     cfg = ModelConfig(widths=(16, 32), blocks_per_stage=1, latent_dim=8, norm_groups=8, image_size=16)
     gen = torch.Generator().manual_seed(1)
@@ -195,7 +195,7 @@ def test_spec_recipe_trains_with_summed_squared_error_and_vgg_perceptual(tmp_pat
 
 
 def test_ema_weights_are_what_best_pt_is_evaluated_with(tmp_path):
-    from vaelib.train import evaluation_weights
+    from vaelib.training.weights import evaluation_weights
 
     cfg = TrainConfig(epochs=2, batch_size=16, lr=3e-3, lr_schedule="cosine", ema_decay=0.9)
     data = tiny_data(48, seed=4)
@@ -209,3 +209,20 @@ def test_ema_weights_are_what_best_pt_is_evaluated_with(tmp_path):
     kept = last["best_model"]  # the best epoch's evaluation weights, which best.pt is evaluated with
     assert all(torch.equal(evaluation_weights(best)[k], kept[k]) for k in kept)
     assert [s["lr"] for s in t.history["steps"]][-1] < cfg.lr / 2  # the cosine has decayed
+
+
+def test_loop_weights_epoch_means_and_a_resumed_loop_continues_where_it_stopped():
+    from vaelib.training.loop import Loop
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    loop = Loop(torch.optim.SGD([w], lr=0.1), lr_at=lambda step: 0.1 / (step + 1))
+    batches = [torch.full((3,), 1.0), torch.full((1,), 5.0)]  # a full batch and a short last one
+    logged = []
+    means, _ = loop.run_epoch(batches, lambda x: ({"loss": (w * x).sum() * 0 + x.mean()}, len(x)), len(batches),
+                              on_log=lambda done, m: logged.append((done, m["loss"])))
+    assert means["loss"] == pytest.approx((3 * 1.0 + 1 * 5.0) / 4)  # weighted by the batch weights, not per batch
+    assert logged == [(1.0, pytest.approx(2.0))] and loop.step == 2 and loop.lr == pytest.approx(0.05)
+    rows = []
+    loop.epoch = 2  # as a resume restores it
+    loop.fit(3, lambda: {"epoch": loop.epoch + 1}, rows.append)
+    assert rows == [{"epoch": 3}] and loop.epoch == 3

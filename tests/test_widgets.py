@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from vaelib.config import get_profile
-from vaelib.editing.directions import DirectionEdit, axis
+from vaelib.editing.directions import Direction, axis
+from vaelib.figures.widgets import LatentExplorer, to_png
 from vaelib.models import VAE
-from vaelib.widgets import LatentExplorer, to_png
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def explorer() -> LatentExplorer:
     vae = VAE(get_profile("smoke").model).eval()
     d = vae.cfg.latent_dim
     z0 = torch.randn(d, generator=torch.Generator().manual_seed(1))
-    edits = {"dim 0": DirectionEdit(axis(0, d)), "dim 1 down": DirectionEdit(axis(1, d, -1.0))}
+    edits = {"dim 0": Direction(axis(0, d)), "dim 1 down": Direction(axis(1, d, -1.0))}
     return LatentExplorer(vae, z0, edits, strength_range=(-5.0, 5.0))
 
 

@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .train import train_from_cli
+    from .runfolder.vae import train_from_cli
 
     train_from_cli(args.run_dir, args.profile, args.data, args.seed, args.epochs, args.batch_size, args.device,
                    celeba_root=args.celeba_root, lr=args.lr, grad_clip=args.grad_clip, vgg_weights=args.vgg_weights)
@@ -70,8 +70,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _overview(args: argparse.Namespace) -> None:
-    from .overview import EDIT_DISTANCE, write_overview
     from .run import read_manifest, resolve_path, setup_run
+    from .runfolder.overview import EDIT_DISTANCE, write_overview
 
     run_dir = resolve_path(args.run_dir)
     manifest = read_manifest(run_dir)

@@ -35,8 +35,8 @@ from .config import device_name, get_profile, resolve_device
 from .data.celeba_files import requested_celeba_root
 from .errors import ConfigError, VaelibError
 from .run import PROJECT_ROOT, read_manifest, resolve_path, write_manifest
+from .runfolder.vae import prepare_run_dir
 from .runlock import run_lock
-from .train import prepare_run_dir
 
 NOTEBOOKS = ("01_train_vae", "02_classifier", "03_feature_amp", "04_label_guidance", "05_identity_transfer", "06_bpd")
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -247,7 +247,7 @@ def check_training(params: dict, run_dir: Path) -> None:
     """Notebook 01's training settings are valid, and fit a checkpoint already in the run folder: both fail now,
     not after the data is generated or loaded. (EPOCHS / BATCH_SIZE = 0 mean the profile's, as in 01.)"""
     from .run import build_profile
-    from .train import check_resume_config
+    from .training.resume import check_resume_config
 
     overrides = {k: params[p] for k, p in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE")) if params.get(p)}
     profile = build_profile(params["PROFILE"], params["DATA"], params["SEED"], **overrides)

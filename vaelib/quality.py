@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .data.pixels import to_float
+from .data.batches import map_batches
 
 
 @torch.no_grad()
@@ -15,13 +15,10 @@ def reconstruction_psnr(model: torch.nn.Module, images: torch.Tensor, batch_size
     """PSNR in dB (peak 1 on [0, 1] pixels) of uint8 images (N, 3, H, W) against decode(mu): mean over images
     with its standard error, and the mean squared error per pixel value. z = mu is what the reconstruction
     figures show; a sampled z would add the posterior's noise."""
-    device = next(model.parameters()).device
-    mse = []
-    for start in range(0, len(images), batch_size):
-        x = to_float(images[start:start + batch_size].to(device))
-        recon = model.decode(model.encode(x)[0]).float()
-        mse.append((recon - x).pow(2).flatten(1).mean(1).double().cpu())
-    mse = torch.cat(mse).numpy()
+    def squared_error(x: torch.Tensor) -> torch.Tensor:
+        return (model.decode(model.encode(x)[0]).float() - x).pow(2).flatten(1).mean(1)
+
+    mse = map_batches(squared_error, images, batch_size, next(model.parameters()).device).double().numpy()
     psnr = -10 * np.log10(np.maximum(mse, 1e-12))
     se = float(psnr.std(ddof=1) / math.sqrt(len(psnr))) if len(psnr) > 1 else math.nan
     return {"psnr_db": float(psnr.mean()), "psnr_db_se": se, "mse": float(mse.mean()), "num_images": len(psnr),

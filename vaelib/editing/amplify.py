@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models import VAE
-from ..models.classifier import AttributeClassifier
-from .classify import predict
+from ..models.classifier import AttributeClassifier, predict
+from ..models.vae import VAE
 from .directions import pearson, shift_grid
 from .latents import decode
 

@@ -10,7 +10,9 @@ would stretch directions that point where the data barely varies, which the deco
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -120,12 +122,21 @@ def shift_grid(z: torch.Tensor, step: torch.Tensor, amounts) -> torch.Tensor:
     return (z[:, None, :] + a[None, :, None] * step.to(z.dtype)[None, None, :]).reshape(-1, z.shape[-1])
 
 
+class Edit(Protocol):
+    """A slider edit: (latents z (N, D), strength) -> edited latents (N, D)."""
+
+    def __call__(self, z: torch.Tensor, strength: float) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
-class DirectionEdit:
-    """A slider edit: z + strength * scale * u."""
+class Direction:
+    """A unit vector `u` (D,) towards "attribute present", and the edit along it: z + strength * scale * u."""
 
     u: torch.Tensor
-    scale: float = 1.0
+    scale: float = 1.0  # latent distance of one unit of strength (`latent_scale`)
+    spread: float = math.nan  # standard deviation of the encoded latents along u (diagnostic)
+    note: str = ""  # e.g. "dim 17 (r=+0.42)" or "orthogonal to Male, Young"
+    conditions: tuple[str, ...] = ()  # attributes whose boundaries the direction is orthogonal to
 
     def __call__(self, z: torch.Tensor, strength: float) -> torch.Tensor:
         return z + strength * self.scale * self.u.to(z)

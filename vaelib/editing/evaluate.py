@@ -1,10 +1,10 @@
 """One yardstick for every edit method: the independent judge's decision before and after the edit.
 
 The judge "sees" attribute j when its probability reaches its threshold for j, calibrated on the validation
-split by notebook 02 (`classify.calibrate_thresholds`) and stored in its checkpoint. Adding and removing an
-attribute are scored apart (a `direction` column): an add edit counts only on faces whose unedited
-reconstruction the judge sees *without* the attribute, a remove edit only on faces it sees with it; success =
-the judge's decision flips to the goal. Per (method, target, direction):
+split by notebook 02 (`training.classifier.calibrate_thresholds`) and stored in its checkpoint (all of it
+travels as one `Judge`). Adding and removing an attribute are scored apart (a `direction` column): an add edit
+counts only on faces whose unedited reconstruction the judge sees *without* the attribute, a remove edit only on
+faces it sees with it; success = the judge's decision flips to the goal. Per (method, target, direction):
 - n, successes, success_rate and its Wilson 95 % interval (success_lo, success_hi);
 - other_change: mean absolute change of the other attributes' judged probabilities (side effects);
 - pixel_mse, latent_l2: how far the edit moved from the original (the VAE's reconstruction, so the
@@ -15,20 +15,18 @@ the judge's decision flips to the goal. Per (method, target, direction):
 - watched_change (03): mean absolute judged change of the attributes a conditional edit holds fixed.
 Every method has a control row, `random_direction`: the same faces moved by the same latent distance along
 random unit directions, so that faces near the judge's threshold that cross by chance are visible.
-Notebooks 03 and 04 each write metrics/edit_eval_<notebook>.json; `collect_edit_eval` merges them.
+Notebooks 03 and 04 each write their rows to the run folder; `sort_edit_rows` orders their merge.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import binomtest
 
-from ..models.classifier import AttributeClassifier
-from .classify import predict
+from ..models.classifier import AttributeClassifier, predict
 
 COLUMNS = ("target", "method", "direction", "rendered", "n", "successes", "success_rate", "success_lo",
            "success_hi", "other_change", "watched_change", "pixel_mse", "latent_l2", "judge_threshold",
@@ -37,6 +35,18 @@ METHOD_ORDER = ("top_variance_dim", "correlated_dim", "mean_difference", "bounda
                 "label_guidance", "random_direction")
 DIRECTIONS = ("add", "remove")
 CONTROL = "random_direction"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The yardstick of every edit: the judge network, its calibrated decision thresholds (A,), how well it
+    recognises each attribute on the test split (per attribute name: "threshold", "balanced_accuracy"), and the
+    attributes whose labels are ground truth because the data set renders them (None for real CelebA)."""
+
+    model: AttributeClassifier
+    thresholds: torch.Tensor
+    quality: dict[str, dict[str, float]]
+    rendered: frozenset[str] | None = None
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -101,49 +111,25 @@ def score_edits(judge: AttributeClassifier, target: int, before: torch.Tensor, a
     return out
 
 
-def rendered_attributes(ctx) -> frozenset[str] | None:
-    """Attributes the synthetic generator draws (its labels are ground truth); None for real CelebA."""
-    if ctx.profile.data.source != "synthetic":
-        return None
-    from ..data import RENDERED_ATTRIBUTES  # imported here: the data package pulls in the image generator
-
-    return frozenset(RENDERED_ATTRIBUTES)
+def rendered_attributes(data) -> frozenset[str] | None:
+    """Attributes whose labels in `data` are ground truth (those the synthetic generator draws); None for CelebA."""
+    return getattr(data, "rendered_attributes", None)  # lead: concepts adds this
 
 
-def edit_rows(ctx, notebook: str, method: str, target: str, scores: dict[str, dict], **settings) -> list[dict]:
+def edit_rows(judge: Judge, notebook: str, method: str, target: str, scores: dict[str, dict], **settings
+              ) -> list[dict]:
     """One table row per direction (add, remove): the scores plus whether the target is rendered (ground
-    truth), the judge's threshold for it and how well the judge recognises it on the test split (from 02's
-    metrics/classifier.json)."""
-    rendered = rendered_attributes(ctx)
-    judge = ctx.load_json("classifier", "02_classifier")["models"]["judge"]["per_attribute"][target]
+    truth), the judge's threshold for it and how well the judge recognises it on the test split."""
+    quality = judge.quality[target]
     return [{"notebook": notebook, "method": method, "target": target, "direction": direction,
-             "rendered": None if rendered is None else target in rendered,
-             "judge_threshold": judge["threshold"], "judge_balanced_accuracy": judge["balanced_accuracy"],
+             "rendered": None if judge.rendered is None else target in judge.rendered,
+             "judge_threshold": quality["threshold"], "judge_balanced_accuracy": quality["balanced_accuracy"],
              **scores[direction], **settings} for direction in DIRECTIONS]
 
 
-def save_edit_eval(ctx, notebook: str, rows: list[dict]) -> None:
-    ctx.save_json(f"edit_eval_{notebook}", {"rows": rows})
-
-
-def collect_edit_eval(ctx) -> list[dict]:
-    """Rows of every metrics/edit_eval_*.json of the run, sorted by target, direction, then method (the
-    random-direction control of each notebook last)."""
-    rows = []
-    for path in sorted(ctx.metrics.glob("edit_eval_*.json")):
-        rows += json.loads(path.read_text())["rows"]
+def sort_edit_rows(rows: list[dict]) -> list[dict]:
+    """The edit rows of several notebooks in one order: by target, direction, then method (the random-direction
+    control of each notebook last, notebook 03's methods before the others)."""
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     return sorted(rows, key=lambda r: (r["target"], r.get("direction", ""), r.get("notebook") != "feature_amp",
                                        order.get(r["method"], len(order)), r["method"]))
-
-
-def format_table(rows: list[dict], columns=COLUMNS) -> str:
-    """Fixed-width text table (numbers to 3 decimals) for printing in a notebook."""
-    def cell(v) -> str:
-        if isinstance(v, float):
-            return "nan" if not np.isfinite(v) else f"{v:.3f}"
-        return "-" if v is None else str(v)
-
-    table = [list(columns)] + [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in table)

@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import VAE
-from ..models.classifier import AttributeClassifier
-from .classify import predict
-from .evaluate import CONTROL, edit_rows, random_directions, score_edits, sees
+from ..models.classifier import AttributeClassifier, predict
+from ..models.vae import VAE
+from .evaluate import CONTROL, Judge, edit_rows, random_directions, score_edits, sees
 from .latents import decode
 
 
@@ -120,10 +119,9 @@ def label_guidance(vae: VAE, classifier: AttributeClassifier, z0: torch.Tensor, 
     return GuidanceResult(z.cpu(), bce.cpu(), bce_start.cpu(), (z - z0).norm(dim=1).cpu(), history)
 
 
-def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.Tensor, z0: torch.Tensor,
-                   batch: GuidanceBatch, result: GuidanceResult, attr_names, notebook: str = "label_guidance",
-                   seed: int = 0, **settings) -> list[dict]:
-    """Judge scores of a guidance run (decisions at the judge's calibrated `thresholds`), one row per (lambda,
+def score_guidance(vae: VAE, judge: Judge, z0: torch.Tensor, batch: GuidanceBatch, result: GuidanceResult,
+                   attr_names, notebook: str = "label_guidance", seed: int = 0, **settings) -> list[dict]:
+    """Judge scores of a guidance run (decisions at the judge's calibrated thresholds), one row per (lambda,
     attribute, direction add/remove), each followed by its control: the same faces moved by the same latent
     distance ||z - z0|| along seeded random unit directions (`random_direction`). Items whose target the judge
     already sees before the edit are left out (see `evaluate.score_edits`).
@@ -132,7 +130,8 @@ def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.
     classifier that was optimised against (BCE < ln 2, i.e. its probability is on the target's side): where
     it is far above the judge's success_rate, the edit fooled the classifier without changing the face."""
     before_all = decode(vae, z0)
-    p, f = predict(judge, before_all, with_features=True)
+    thresholds = judge.thresholds
+    p, f = predict(judge.model, before_all, with_features=True)
     before, after = before_all[batch.image], decode(vae, result.z)
     z_before = z0[batch.image]
     distance = (result.z - z_before).norm(dim=1)
@@ -144,9 +143,9 @@ def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.
             sel = (batch.attr == a) & (batch.lam == lam)
             img, add = batch.image[sel], batch.target[sel] == 1
             judged = (p[img], f[img])
-            scores = score_edits(judge, a, before[sel], after[sel], z_before[sel], result.z[sel], add, thresholds,
-                                 judged)
-            control = score_edits(judge, a, before[sel], after_random[sel], z_before[sel], z_random[sel], add,
+            scores = score_edits(judge.model, a, before[sel], after[sel], z_before[sel], result.z[sel], add,
+                                 thresholds, judged)
+            control = score_edits(judge.model, a, before[sel], after_random[sel], z_before[sel], z_random[sel], add,
                                   thresholds, judged)
             seen = sees(p[img, a], thresholds[a])
             for direction, goal in (("add", True), ("remove", False)):
@@ -154,10 +153,10 @@ def score_guidance(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.
                 reached = result.bce[sel][eligible] < math.log(2)
                 scores[direction]["classifier_success"] = float(reached.float().mean()) if eligible.any() else None
             common = {"lambda": lam, **settings}
-            rows += edit_rows(ctx, notebook, "label_guidance", attr_names[a], scores,
+            rows += edit_rows(judge, notebook, "label_guidance", attr_names[a], scores,
                               classifier_bce_start=float(result.bce_start[sel].mean()),
                               classifier_bce=float(result.bce[sel].mean()), **common)
-            rows += edit_rows(ctx, notebook, CONTROL, attr_names[a], control,
+            rows += edit_rows(judge, notebook, CONTROL, attr_names[a], control,
                               note=f"random unit directions at each edit's distance (seed {seed})", **common)
     return rows
 

@@ -18,7 +18,7 @@ from sklearn.decomposition import PCA
 
 from ..data.pixels import images_tensor, to_float
 from ..errors import ConfigError
-from ..models import VAE
+from ..models.vae import VAE
 from .latents import decode, encode
 
 

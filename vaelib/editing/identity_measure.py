@@ -18,12 +18,17 @@ VAE's blur is common to both sides of every comparison. Two scores, each a share
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from ..data.pixels import images_tensor
 from ..errors import ConfigError
+from ..models.classifier import predict
 from .evaluate import rate
+from .identity import transfer_grid
+from .latents import decode, encode, encode_split
 
 
 def fit_identity_embedding(features: np.ndarray, ids: np.ndarray, max_pca: int = 128, seed: int = 0) -> Pipeline:
@@ -82,13 +87,6 @@ def measure_identity(vae, judge, data, train_idx: np.ndarray, mu, people, pca, s
     K the transfer rows for every (subject, anchor) pair of `transfer_grid` (subject s has photo 0 of
     `people.members[len(anchors) + s]`; its other photos are its reference). {"measured": False} without
     identity labels."""
-    import torch
-
-    from ..data.pixels import images_tensor
-    from .classify import predict
-    from .identity import transfer_grid
-    from .latents import decode, encode, encode_split
-
     if data.identity is None:
         return {"measured": False}
 

@@ -7,7 +7,7 @@ import torch
 
 from ..data.batches import map_batches
 from ..data.pixels import images_tensor
-from ..models import VAE
+from ..models.vae import VAE
 
 
 def pick(indices: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -10,17 +10,16 @@ Methods, each a unit direction towards "attribute present" (edit distances: see 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from ..models import VAE
-from ..models.classifier import AttributeClassifier
+from ..models.classifier import predict
+from ..models.vae import VAE
 from .amplify import attribute_correlations, best_dim, top_variance_dims
-from .classify import predict
 from .directions import (
-    DirectionEdit,
+    Direction,
     axis,
     boundary_normal,
     conditional,
@@ -29,16 +28,8 @@ from .directions import (
     shift_grid,
     spread,
 )
-from .evaluate import CONTROL, edit_rows, random_directions, score_edits, sees
+from .evaluate import CONTROL, Judge, edit_rows, random_directions, score_edits, sees
 from .latents import decode
-
-
-@dataclass(frozen=True)
-class Direction:
-    u: torch.Tensor  # (D,) unit vector towards "attribute present"
-    spread: float  # standard deviation of the encoded latents along u (diagnostic)
-    note: str = ""  # e.g. "dim 17 (r=+0.42)" or "orthogonal to Male, Young"
-    conditions: tuple[str, ...] = ()  # attributes whose boundaries the direction is orthogonal to
 
 
 def attribute_directions(mu: torch.Tensor, labels: np.ndarray, attr_names, targets, top_k: int,
@@ -63,22 +54,22 @@ def attribute_directions(mu: torch.Tensor, labels: np.ndarray, attr_names, targe
         for method, among in (("top_variance_dim", top), ("correlated_dim", None)):
             dim, r = best_dim(corr, j, among)
             u = axis(dim, d, np.sign(r))
-            methods[method] = Direction(u, spread(mu, u), f"dim {dim} (r={r:+.2f})")
+            methods[method] = Direction(u, spread=spread(mu, u), note=f"dim {dim} (r={r:+.2f})")
         u = mean_difference(mu, labels[:, j], name)
-        methods["mean_difference"] = Direction(u, spread(mu, u))
-        methods["boundary_normal"] = Direction(normal(j), spread(mu, normal(j)), f"{boundary}, C={c:g}")
+        methods["mean_difference"] = Direction(u, spread=spread(mu, u))
+        methods["boundary_normal"] = Direction(normal(j), spread=spread(mu, normal(j)), note=f"{boundary}, C={c:g}")
         cond = correlated_attributes(labels, j, n_condition)
         u = conditional(normal(j), torch.stack([normal(c) for c in cond]) if cond else torch.empty(0, d))
         cond_names = tuple(attr_names[c] for c in cond)
-        methods["conditional_normal"] = Direction(u, spread(mu, u), "orthogonal to " + (", ".join(cond_names) or "-"),
-                                                  cond_names)
+        methods["conditional_normal"] = Direction(u, spread=spread(mu, u), conditions=cond_names,
+                                                  note="orthogonal to " + (", ".join(cond_names) or "-"))
         out[name] = methods
     return out
 
 
-def direction_edits(directions: dict[str, dict[str, Direction]], scale: float) -> dict[str, DirectionEdit]:
+def direction_edits(directions: dict[str, dict[str, Direction]], scale: float) -> dict[str, Direction]:
     """Slider edits named "<target>: <method>", strength in units of `scale` (see `latent_scale`)."""
-    return {f"{t}: {m}": DirectionEdit(d.u, scale) for t, methods in directions.items() for m, d in methods.items()}
+    return {f"{t}: {m}": replace(d, scale=scale) for t, methods in directions.items() for m, d in methods.items()}
 
 
 def direction_sweep(vae: VAE, z: torch.Tensor, directions: dict[str, dict[str, Direction]], distances,
@@ -99,11 +90,11 @@ def direction_rows(directions: dict[str, dict[str, Direction]]) -> list[dict]:
             for t, methods in directions.items() for m, d in methods.items()]
 
 
-def evaluate_directions(ctx, vae: VAE, judge: AttributeClassifier, thresholds: torch.Tensor, z: torch.Tensor,
-                        attr_names, directions: dict[str, dict[str, Direction]], distance: float, scale: float,
+def evaluate_directions(vae: VAE, judge: Judge, z: torch.Tensor, attr_names,
+                        directions: dict[str, dict[str, Direction]], distance: float, scale: float,
                         notebook: str = "feature_amp", seed: int = 0) -> list[dict]:
     """Move every latent of z (N, D) by `distance` * `scale` along each direction (towards the target where
-    the judge, with its calibrated `thresholds`, does not see it; away from it where it does) and score the
+    the judge, at its calibrated thresholds, does not see it; away from it where it does) and score the
     edits with the judge: rows per (target, method, direction add/remove).
 
     Each target also gets the control method `random_direction`: every face moved by the same distance along
@@ -112,11 +103,11 @@ def evaluate_directions(ctx, vae: VAE, judge: AttributeClassifier, thresholds: t
     Every method of a target also reports the judged change of the attributes its conditional direction
     holds fixed ("watched"), so the table shows what conditioning bought."""
     before = decode(vae, z)
-    judged = predict(judge, before, with_features=True)
+    judged = predict(judge.model, before, with_features=True)
     rows = []
     for t, (target, methods) in enumerate(directions.items()):
         j = attr_names.index(target)
-        add = ~sees(judged[0][:, j], thresholds[j])
+        add = ~sees(judged[0][:, j], judge.thresholds[j])
         sign = add.float() * 2 - 1  # +1 add, -1 remove
         watched = max((d.conditions for d in methods.values()), key=len)
         watch = [attr_names.index(a) for a in watched]
@@ -125,7 +116,8 @@ def evaluate_directions(ctx, vae: VAE, judge: AttributeClassifier, thresholds: t
         notes = {**{m: d.note for m, d in methods.items()}, CONTROL: f"random unit directions (seed {seed + t})"}
         for method, u in moves.items():
             z_after = z + (sign * distance * scale)[:, None] * u
-            scores = score_edits(judge, j, before, decode(vae, z_after), z, z_after, add, thresholds, judged, watch)
-            rows += edit_rows(ctx, notebook, method, target, scores, distance=distance, note=notes[method],
+            scores = score_edits(judge.model, j, before, decode(vae, z_after), z, z_after, add, judge.thresholds,
+                                 judged, watch)
+            rows += edit_rows(judge, notebook, method, target, scores, distance=distance, note=notes[method],
                               watched=", ".join(watched))
     return rows

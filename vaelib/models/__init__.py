@@ -1,18 +1,6 @@
-"""Models: the VAE and its blocks (the attribute classifier lives in `classifier.py`)."""
+"""Models, each beside its config: the VAE (`vae`, built from `blocks`) and the attribute classifier
+(`classifier`)."""
 
-from .blocks import BottleneckBlock, ConvNormAct, Downsample, LayerScale, Upsample, squeeze_excitation
-from .vae import VAE, Decoder, Encoder, VAEOutput, count_parameters
+from .vae import VAE, count_parameters
 
-__all__ = [
-    "VAE",
-    "BottleneckBlock",
-    "ConvNormAct",
-    "Decoder",
-    "Downsample",
-    "Encoder",
-    "LayerScale",
-    "Upsample",
-    "VAEOutput",
-    "count_parameters",
-    "squeeze_excitation",
-]
+__all__ = ["VAE", "count_parameters"]

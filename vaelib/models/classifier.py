@@ -17,6 +17,7 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from ..data.batches import map_batches
 from ..errors import ConfigError
 
 RESNET18_WIDTH = 64
@@ -57,6 +58,18 @@ class AttributeClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.fc(self.features(x))
+
+
+@torch.no_grad()
+def predict(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256,
+            with_features: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Probabilities (N, 40) on the CPU for uint8 or [0, 1] float images; optionally penultimate features."""
+    def probabilities_and_features(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = model.features(x)
+        return torch.sigmoid(model.net.fc(h)), h if with_features else h[:, :0]
+
+    probs, feats = map_batches(probabilities_and_features, images, batch_size, next(model.parameters()).device)
+    return probs, feats if with_features else None
 
 
 def _rescale(net: torchvision.models.ResNet, width: int, num_classes: int) -> None:

@@ -8,15 +8,14 @@ picture does not flicker. Sliders use continuous_update=False: one decode per re
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import ipywidgets as widgets
 import torch
 from PIL import Image
 
-from .models import VAE
-
-Edit = Callable[[torch.Tensor, float], torch.Tensor]  # (z (1, D), strength) -> edited z (1, D)
+from ..editing.directions import Edit
+from ..models.vae import VAE
 
 
 def to_png(image: torch.Tensor, size: int = 192) -> bytes:
@@ -51,7 +50,7 @@ class LatentExplorer:
 
     def _decode_png(self, z: torch.Tensor) -> bytes:
         # One 64x64 decode is too small to split across threads; with other work on the cores, waiting for every
-        # thread cost far more (demo model, busy 2-core CPU: median 50-100 ms, p95 ~880 ms vs 11 / 15-28 ms).
+        # thread costs far more than the decode (benchmarks/slider_latency.py measures it).
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

@@ -1,25 +1,9 @@
-"""Plots of notebooks 02-05 (bars, heatmaps, trade-off curves); image grids use `vaelib.viz`."""
+"""Plots of notebooks 02-05 (bars, heatmaps, trade-off curves); image grids are in `figures.grids`."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
-
-
-def with_originals(originals: torch.Tensor, edits: torch.Tensor) -> torch.Tensor:
-    """Prepend each row of an edit grid (N * C images, row-major) with its original: N * (C + 1) images."""
-    n = originals.shape[0]
-    return torch.cat([originals[:, None], edits.view(n, -1, *edits.shape[1:])], 1).flatten(0, 1)
-
-
-def table_grid(top: torch.Tensor, left: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
-    """A grid with a header row (`top`, A images) and a header column (`left`, S images) around `body`
-    (S * A images, row-major), and a white corner: (S + 1) * (A + 1) images."""
-    corner = torch.ones_like(top[:1])
-    rows = [torch.cat([corner, top])]
-    rows += [torch.cat([left[i:i + 1], body[i * len(top):(i + 1) * len(top)]]) for i in range(len(left))]
-    return torch.cat(rows)
 
 
 def classifier_accuracy_figure(per_attribute: dict[str, dict[str, float]], title: str, marked=None):

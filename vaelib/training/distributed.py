@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # Rank 0 alone generates the synthetic set or builds the CelebA cache on first use while the other ranks wait at
 # a barrier; that can take tens of minutes, longer than the default collective timeouts (NCCL 10 min).

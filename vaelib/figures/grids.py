@@ -1,4 +1,4 @@
-"""Figures: image grids (PNG, via torchvision) and plots (PDF), saved into the run folder and shown inline."""
+"""Image grids (PNG, via torchvision), their layouts, and saving figures (PDF plots) into the run folder."""
 
 from __future__ import annotations
 
@@ -49,3 +49,18 @@ def savefig(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight", dpi=150)
     return path
+
+
+def with_originals(originals: torch.Tensor, edits: torch.Tensor) -> torch.Tensor:
+    """Prepend each row of an edit grid (N * C images, row-major) with its original: N * (C + 1) images."""
+    n = originals.shape[0]
+    return torch.cat([originals[:, None], edits.view(n, -1, *edits.shape[1:])], 1).flatten(0, 1)
+
+
+def table_grid(top: torch.Tensor, left: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
+    """A grid with a header row (`top`, A images) and a header column (`left`, S images) around `body`
+    (S * A images, row-major), and a white corner: (S + 1) * (A + 1) images."""
+    corner = torch.ones_like(top[:1])
+    rows = [torch.cat([corner, top])]
+    rows += [torch.cat([left[i:i + 1], body[i * len(top):(i + 1) * len(top)]]) for i in range(len(left))]
+    return torch.cat(rows)

@@ -1,6 +1,6 @@
 """Figures of a trained VAE for notebooks 01 and 06 and the report: loss curves, reconstructions, latent
 interpolation, temperature samples and the IWAE bound against K. Each returns a matplotlib figure or an
-image tensor; saving is the caller's (vaelib.viz)."""
+image tensor; saving is the caller's (`figures.grids`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .data.pixels import to_float
+from ..data.pixels import to_float
 
 
 def loss_curves(history: dict):
