@@ -111,11 +111,6 @@ def score_edits(judge: AttributeClassifier, target: int, before: torch.Tensor, a
     return out
 
 
-def rendered_attributes(data) -> frozenset[str] | None:
-    """Attributes whose labels in `data` are ground truth (those the synthetic generator draws); None for CelebA."""
-    return getattr(data, "rendered_attributes", None)  # lead: concepts adds this
-
-
 def edit_rows(judge: Judge, notebook: str, method: str, target: str, scores: dict[str, dict], **settings
               ) -> list[dict]:
     """One table row per direction (add, remove): the scores plus whether the target is rendered (ground

@@ -40,25 +40,23 @@ def loss_curves(history: dict):
 
 
 @torch.no_grad()
-def reconstructions(model, images_u8: np.ndarray) -> torch.Tensor:
-    """Originals in the first row, reconstructions from z = mu (the posterior mean) in the second."""
+def reconstructions(model, images: torch.Tensor) -> torch.Tensor:
+    """Originals (uint8 (N, 3, H, W)) in the first row, reconstructions from z = mu (the posterior mean) in the
+    second."""
     device = next(model.parameters()).device
-    x = to_float(torch.from_numpy(np.asarray(images_u8)).to(device))
+    x = to_float(images.to(device))
     recon = model.decode(model.encode(x)[0])
     return torch.cat([x, recon]).cpu()
 
 
 @torch.no_grad()
-def interpolations(model, pairs_u8: list[tuple[np.ndarray, np.ndarray]], steps: int = 8) -> torch.Tensor:
-    """Rows of decoded images on the straight line between the posterior means of each pair."""
+def interpolations(model, starts: torch.Tensor, ends: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """One row per pair (uint8 images (N, 3, H, W) each): decoded images on the straight line between the
+    posterior means of starts[i] and ends[i]."""
     device = next(model.parameters()).device
-    rows = []
-    for a, b in pairs_u8:
-        x = to_float(torch.from_numpy(np.stack([a, b])).to(device))
-        mu = model.encode(x)[0]
-        t = torch.linspace(0, 1, steps, device=device).unsqueeze(1)
-        rows.append(model.decode((1 - t) * mu[0] + t * mu[1]))
-    return torch.cat(rows).cpu()
+    mu_a, mu_b = (model.encode(to_float(x.to(device)))[0] for x in (starts, ends))
+    t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
+    return model.decode(((1 - t) * mu_a[:, None] + t * mu_b[:, None]).flatten(0, 1)).cpu()
 
 
 @torch.no_grad()

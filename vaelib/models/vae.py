@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..losses import reparameterize
 from .blocks import BottleneckBlock, ConvNormAct, Downsample, Upsample
 
 
@@ -138,8 +139,7 @@ class VAE(nn.Module):
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        eps = torch.randn_like(mu) if noise is None else noise.to(mu.dtype)
-        return mu + eps * torch.exp(0.5 * logvar)
+        return reparameterize(mu, logvar, torch.randn_like(mu) if noise is None else noise)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
         """`noise`: the standard normal draw of the reparameterisation, when the caller draws it (a data-parallel

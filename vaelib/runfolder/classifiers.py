@@ -12,7 +12,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.pixels import images_tensor
-from ..editing.evaluate import Judge, rendered_attributes
+from ..editing.evaluate import Judge
 from ..errors import CheckpointError, ConfigError
 from ..models.classifier import AttributeClassifier, ClassifierConfig, predict
 from ..run import RunContext
@@ -63,7 +63,7 @@ def load_judge(ctx: RunContext, data) -> Judge:
     attribute (02's metrics/classifier.json) and the attributes `data` renders."""
     model, state = load_classifier(ctx, "judge")
     quality = ctx.load_json("classifier", PRODUCER)["models"]["judge"]["per_attribute"]
-    return Judge(model, model_thresholds(state), quality, rendered_attributes(data))
+    return Judge(model, model_thresholds(state), quality, data.rendered_attributes)
 
 
 def train_or_load(ctx: RunContext, role: str, data, train_idx: np.ndarray, cfg: ClassifierConfig,
