@@ -258,7 +258,7 @@ def test_smoke_manifest(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_outputs_follow_the_contract(smoke_run):
+def test_smoke_outputs_follow_the_registry(smoke_run):
     for name, patterns in expected_outputs().items():
         assert not missing_outputs(smoke_run.run_dir, patterns), name
 
