@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from vaelib.pipeline import RunOptions, RunResult, run_pipeline
+from vaelib.pipeline.plan import RunOptions
+from vaelib.pipeline.runner import RunResult, run_pipeline
 
 
 def tex_available() -> bool:

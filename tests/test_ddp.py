@@ -18,7 +18,8 @@ from vaelib.checkpoint import load_checkpoint
 from vaelib.config import ModelConfig
 from vaelib.data.batches import device_batches, shard_batches
 from vaelib.models import VAE
-from vaelib.pipeline import RunOptions, torchrun_command
+from vaelib.pipeline.plan import RunOptions
+from vaelib.pipeline.runner import torchrun_command
 
 # Both sides in fp32 on one thread each, so the only difference left is the order of the gradient average.
 ENV = {**os.environ, "VAELIB_BF16": "0", "OMP_NUM_THREADS": "1"}

@@ -20,13 +20,16 @@ import pytest
 import torch
 from test_celeba import make_celeba
 
-from vaelib import atomic, pipeline, report
+from vaelib import atomic
 from vaelib.__main__ import build_parser, main
 from vaelib.checkpoint import load_checkpoint, save_checkpoint
 from vaelib.config import ModelConfig, TrainConfig, get_profile
 from vaelib.data import celeba, resolve_celeba_root
 from vaelib.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError, WriteFailedError
-from vaelib.pipeline import RunOptions
+from vaelib.pipeline import documents, plan
+from vaelib.pipeline.manifest import is_complete, source_hash
+from vaelib.pipeline.plan import RunOptions
+from vaelib.report import build
 from vaelib.run import RunContext
 from vaelib.runfolder.vae import load_vae, prepare_run_dir
 from vaelib.runlock import run_lock
@@ -260,13 +263,13 @@ def test_a_bad_value_at_the_end_of_a_long_row_is_shown(tmp_path):
 
 def test_an_unknown_device_fails_in_plan(tmp_path):
     with pytest.raises(ConfigError, match="DEVICE='tpu' is not a device .* 'cuda:N'"):
-        pipeline.plan(RunOptions(tmp_path / "run", profile="smoke", device="tpu"), tmp_path / "run")
+        plan.plan(RunOptions(tmp_path / "run", profile="smoke", device="tpu"), tmp_path / "run")
 
 
 def test_list_elements_must_have_the_defaults_type(tmp_path):
     (tmp_path / "smoke.json").write_text(json.dumps({"06_bpd": {"K_VALUES": ["a"]}}))
     with pytest.raises(ConfigError, match=r"K_VALUES=\['a'\] \(list of str\) .* \(list of int\)"):
-        pipeline.plan(RunOptions(tmp_path / "run", profile="smoke", config_dir=tmp_path), tmp_path / "run")
+        plan.plan(RunOptions(tmp_path / "run", profile="smoke", config_dir=tmp_path), tmp_path / "run")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -295,7 +298,7 @@ def test_checkpoint_of_another_config_is_refused_before_the_data_loads(tmp_path,
     assert main(["train", "--run-dir", str(tmp_path), "--profile", "smoke", "--device", "cpu"]) == 1
     assert "was trained with another model config" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="another model config"):
-        pipeline.plan(RunOptions(tmp_path, profile="smoke", only=("01",)), tmp_path)
+        plan.plan(RunOptions(tmp_path, profile="smoke", only=("01",)), tmp_path)
 
 
 def test_a_checkpoint_dict_missing_fields_or_a_folder_named_last_pt_is_one_sentence(tmp_path):
@@ -326,10 +329,10 @@ def test_report_without_tex_exits_nonzero(tmp_path, monkeypatch, capsys):
 
 
 def test_missing_pandoc_alone_still_builds_report_pdf(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(report, "missing_tex_tools", lambda: ["pandoc"])
-    monkeypatch.setattr(report, "build_report", lambda run_dir: run_dir / "report.pdf")
-    monkeypatch.setattr(pipeline, "notebook_pdfs", lambda *a: pytest.fail("notebook PDFs need pandoc"))
-    assert pipeline.build_documents(tmp_path) == [tmp_path.resolve() / "report.pdf"]
+    monkeypatch.setattr(build, "missing_tex_tools", lambda: ["pandoc"])
+    monkeypatch.setattr(build, "build_report", lambda run_dir: run_dir / "report.pdf")
+    monkeypatch.setattr(documents, "notebook_pdfs", lambda *a: pytest.fail("notebook PDFs need pandoc"))
+    assert documents.build_documents(tmp_path) == [tmp_path.resolve() / "report.pdf"]
     assert "pandoc not found, so the notebook PDFs are skipped (report.pdf is built)" in capsys.readouterr().out
 
 
@@ -342,7 +345,7 @@ def test_a_moved_run_folder_is_still_complete(tmp_path):
     nbformat.write(executed, old / "nb.ipynb")
     params = {"RUN_DIR": str(old), "SEED": 0}
     manifest = {"notebooks": {"nb": {"status": "completed", "parameters": params,
-                                     "source_sha256": pipeline.source_hash(source)}}}
+                                     "source_sha256": source_hash(source)}}}
     shutil.move(old, new)
-    assert pipeline.is_complete(new, "nb", source, {**params, "RUN_DIR": str(new)}, manifest, ())
-    assert not pipeline.is_complete(new, "nb", source, {"RUN_DIR": str(new), "SEED": 1}, manifest, ())
+    assert is_complete(new, "nb", source, {**params, "RUN_DIR": str(new)}, manifest, ())
+    assert not is_complete(new, "nb", source, {"RUN_DIR": str(new), "SEED": 1}, manifest, ())

@@ -23,7 +23,8 @@ from conftest import needs_tex
 
 from vaelib import lab
 from vaelib.errors import VaelibError
-from vaelib.pipeline import CONFIG_DIR, NOTEBOOKS, NOTEBOOKS_DIR, load_config
+from vaelib.notebooks import NAMES
+from vaelib.pipeline.plan import CONFIG_DIR, NOTEBOOKS_DIR, load_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -105,7 +106,7 @@ def lab_server(smoke_run, tmp_path):
     nb = nbformat.read(NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb", as_version=4)
     assert nb.metadata["kernelspec"]["name"] == lab.KERNEL_NAME
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    smoke = load_config(CONFIG_DIR, "smoke", NOTEBOOKS)[NOTEBOOK]  # what the batch smoke run passes
+    smoke = load_config(CONFIG_DIR, "smoke", NAMES)[NOTEBOOK]  # what the batch smoke run passes
     params.source = set_parameters(params.source, **{**smoke, **FAST}, RUN_DIR=str(smoke_run.run_dir),
                                    PROFILE="smoke", INTERACTIVE=True)
     nbformat.write(nb, root / f"{NOTEBOOK}.ipynb")
@@ -191,7 +192,7 @@ def test_batch_run_has_no_widgets(smoke_run):
 
     source = nbformat.read(NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb", as_version=4)
     assert interactive_cells(source), f"{NOTEBOOK} has no cell tagged 'interactive'"
-    for name in NOTEBOOKS:
+    for name in NAMES:
         executed = nbformat.read(smoke_run.run_dir / f"{name}.ipynb", as_version=4)
         meta = executed.metadata["papermill"]
         assert meta["end_time"] and not meta["exception"] and meta["parameters"]["INTERACTIVE"] is False, name

@@ -15,10 +15,16 @@ import nbformat
 import pytest
 from conftest import needs_tex
 
-from vaelib import pipeline, report
 from vaelib.__main__ import main
 from vaelib.errors import ConfigError, DataError
-from vaelib.pipeline import NOTEBOOKS, NotebookFailedError, RunOptions, run_pipeline
+from vaelib.notebooks import NAMES, expected_outputs
+from vaelib.pipeline import documents, plan
+from vaelib.pipeline.manifest import missing_outputs
+from vaelib.pipeline.plan import RunOptions
+from vaelib.pipeline.runner import NotebookFailedError, run_pipeline
+from vaelib.report import build
+from vaelib.report.latex import format_number, format_value
+from vaelib.report.metrics import load_metrics, metric_values
 
 TINY = ("01_first", "02_second", "03_third")
 TINY_PARAMETERS = """\
@@ -171,18 +177,18 @@ def test_cli_user_error_is_one_line_and_exit_1(tmp_path, capsys):
 
 @pytest.mark.parametrize("profile", ["smoke", "demo", "full", "spec"])
 def test_profile_configs_match_the_notebooks(tmp_path, profile):
-    steps = pipeline.plan(RunOptions(tmp_path, profile=profile, data="synthetic"), tmp_path)
-    assert [name for name, _, _ in steps] == list(NOTEBOOKS)
+    steps = plan.plan(RunOptions(tmp_path, profile=profile, data="synthetic"), tmp_path)
+    assert [name for name, _, _ in steps] == list(NAMES)
     assert all(params["PROFILE"] == profile and params["INTERACTIVE"] is False for _, _, params in steps)
 
 
 def test_full_profile_plans_the_assignments_evaluation_and_spec_runs_it_the_same_way(tmp_path):
-    full = {name: params for name, _, params in pipeline.plan(RunOptions(tmp_path, "full", "synthetic"), tmp_path)}
+    full = {name: params for name, _, params in plan.plan(RunOptions(tmp_path, "full", "synthetic"), tmp_path)}
     guidance = full["04_label_guidance"]
     assert (guidance["STEPS"], guidance["LR"], guidance["LAMBDA"]) == (200, 0.01, 0.1)
     assert guidance["N_IMAGES"] >= 64
     assert full["06_bpd"]["NUM_TEST_IMAGES"] == 0  # the whole test split
-    spec = {name: params for name, _, params in pipeline.plan(RunOptions(tmp_path, "spec", "synthetic"), tmp_path)}
+    spec = {name: params for name, _, params in plan.plan(RunOptions(tmp_path, "spec", "synthetic"), tmp_path)}
     assert {n: {k: v for k, v in p.items() if k != "PROFILE"} for n, p in spec.items()} == \
         {n: {k: v for k, v in p.items() if k != "PROFILE"} for n, p in full.items()}
 
@@ -190,25 +196,25 @@ def test_full_profile_plans_the_assignments_evaluation_and_spec_runs_it_the_same
 def test_config_that_extends_itself_is_a_clear_error(tmp_path):
     (tmp_path / "loop.json").write_text('{"extends": "loop"}')
     with pytest.raises(ConfigError, match="without a cycle"):
-        pipeline.load_config(tmp_path, "loop", NOTEBOOKS)
+        plan.load_config(tmp_path, "loop", NAMES)
 
 
 def test_missing_celeba_fails_before_running(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        pipeline.plan(RunOptions(tmp_path, profile="full", celeba_root=str(tmp_path / "nowhere")), tmp_path)
+        plan.plan(RunOptions(tmp_path, profile="full", celeba_root=str(tmp_path / "nowhere")), tmp_path)
 
 
 def test_real_celeba_layout_is_accepted(tmp_path):
     sample = Path(__file__).resolve().parents[2] / "shared" / "celeba_sample"
     if not sample.is_dir():
         pytest.skip("no CelebA sample next to the project")
-    steps = pipeline.plan(RunOptions(tmp_path, profile="full", celeba_root=str(sample)), tmp_path)
+    steps = plan.plan(RunOptions(tmp_path, profile="full", celeba_root=str(sample)), tmp_path)
     # resolved on both sides: ../shared may be a symlink
     assert Path(steps[0][2]["CELEBA_ROOT"]).resolve() == sample.resolve() and steps[0][2]["DATA"] == "celeba"
 
 
 def test_select_by_prefix_or_name():
-    assert pipeline.select(NOTEBOOKS, ("06", "01_train_vae")) == ["01_train_vae", "06_bpd"]
+    assert plan.select(NAMES, ("06", "01_train_vae")) == ["01_train_vae", "06_bpd"]
 
 
 def test_without_tex_one_line_and_everything_else_done(tmp_path, monkeypatch, capsys):
@@ -217,7 +223,7 @@ def test_without_tex_one_line_and_everything_else_done(tmp_path, monkeypatch, ca
     monkeypatch.setattr(shutil, "which", lambda name: None)
     result = run_pipeline(RunOptions(run_dir, **{**kw, "documents": True}))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("report:")]
-    assert lines == [report.no_tex_message(["latexmk", "xelatex", "pandoc"])]
+    assert lines == [build.no_tex_message(["latexmk", "xelatex", "pandoc"])]
     assert "apt-get install latexmk texlive-xetex" in lines[0]
     assert result.executed == list(TINY) and result.documents == []
     assert (run_dir / "report" / "generated" / "run-metrics.tex").is_file()
@@ -227,7 +233,7 @@ def test_without_tex_one_line_and_everything_else_done(tmp_path, monkeypatch, ca
 def test_notebook_pdf_drops_interactive_cells(tmp_path):
     run_dir = tmp_path / "run"
     run_pipeline(RunOptions(run_dir, **{**tiny_notebooks(tmp_path), "only": ("01",)}))
-    pdf = pipeline.notebook_pdfs(run_dir, TINY)
+    pdf = documents.notebook_pdfs(run_dir, TINY)
     assert pdf == [run_dir / "pdf" / "01_first.pdf"]
     text = subprocess.run(["pdftotext", str(pdf[0]), "-"], capture_output=True, text=True, check=True).stdout
     assert "visible cell" in text and "slider cell" not in text
@@ -244,7 +250,7 @@ def test_smoke_manifest(smoke_run):
     assert set(manifest["git"]) == {"revision", "dirty"}
     assert {"python", "torch", "torchvision", "numpy", "papermill", "scikit-learn"} <= set(manifest["versions"])
     assert manifest["started"] <= manifest["finished"]
-    assert list(manifest["notebooks"]) == list(NOTEBOOKS)
+    assert list(manifest["notebooks"]) == list(NAMES)
     for entry in manifest["notebooks"].values():
         assert entry["status"] == "completed" and entry["wall_s"] > 0
         assert entry["parameters"]["RUN_DIR"] == str(smoke_run.run_dir)
@@ -252,14 +258,14 @@ def test_smoke_manifest(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_outputs_follow_the_contract(smoke_run):
-    for name, patterns in pipeline.EXPECTED_OUTPUTS.items():
-        assert not pipeline.missing_outputs(smoke_run.run_dir, patterns), name
+def test_smoke_outputs_follow_the_registry(smoke_run):
+    for name, patterns in expected_outputs().items():
+        assert not missing_outputs(smoke_run.run_dir, patterns), name
 
 
 @pytest.mark.slow
 def test_smoke_run_numbers_are_plausible(smoke_run):
-    metrics = report.load_metrics(smoke_run.run_dir)
+    metrics = load_metrics(smoke_run.run_dir)
     like = metrics["likelihood"]
     assert 0 < like["elbo_bpd"] < 8  # better than a uniform guess over 256 levels
     bounds = [like["elbo_bpd"]] + [r["bpd"] for r in like["iwae"]]
@@ -271,10 +277,10 @@ def test_smoke_run_numbers_are_plausible(smoke_run):
 
 @pytest.mark.slow
 def test_smoke_rerun_executes_nothing(smoke_run):
-    before = mtimes(smoke_run.run_dir, NOTEBOOKS)
+    before = mtimes(smoke_run.run_dir, NAMES)
     again = run_pipeline(RunOptions(smoke_run.run_dir, profile="smoke", documents=False))
-    assert (again.executed, again.skipped) == ([], list(NOTEBOOKS))
-    assert mtimes(smoke_run.run_dir, NOTEBOOKS) == before
+    assert (again.executed, again.skipped) == ([], list(NAMES))
+    assert mtimes(smoke_run.run_dir, NAMES) == before
 
 
 @pytest.mark.slow
@@ -285,11 +291,11 @@ def test_smoke_report_numbers_equal_the_json(smoke_run):
     assert smoke_run.documents[0] == smoke_run.run_dir / "report.pdf"
     text = pdf_text(smoke_run.run_dir / "report.pdf")
     assert "Synthetic data." in text
-    values = report.metric_values(report.load_metrics(smoke_run.run_dir))
-    for key in ("vae.parameters", "vae.best_val_loss", "likelihood.elbo_bpd", "likelihood.assignment_bonus.harmonic_mean",
-                "classifier.models.judge.mean.balanced_accuracy"):
-        assert f"{key} {report.format_value(values[key])}" in text, key  # the appendix row
-    elbo, iwae, k = (report.format_number(values[f"likelihood.{key}"]) for key in ("elbo_bpd", "iwae.last.bpd",
+    values = metric_values(load_metrics(smoke_run.run_dir))
+    for key in ("vae.parameters", "vae.best_val_loss", "likelihood.elbo_bpd",
+                "likelihood.assignment_bonus.harmonic_mean", "classifier.models.judge.mean.balanced_accuracy"):
+        assert f"{key} {format_value(values[key])}" in text, key  # the appendix row
+    elbo, iwae, k = (format_number(values[f"likelihood.{key}"]) for key in ("elbo_bpd", "iwae.last.bpd",
                                                                                    "iwae.last.k"))
     assert f"ELBO bounds it at {elbo} bits/dim" in text
     assert f"tightens it to {iwae} bits/dim at K = {k}" in text
@@ -301,14 +307,14 @@ def test_smoke_notebook_pdfs_have_figures(smoke_run):
     from pypdf import PdfReader
 
     pdfs = smoke_run.documents[1:]
-    assert [p.name for p in pdfs] == [f"{name}.pdf" for name in NOTEBOOKS]
+    assert [p.name for p in pdfs] == [f"{name}.pdf" for name in NAMES]
     for path in pdfs:
         assert sum(len(page.images) for page in PdfReader(path).pages) > 0, path.name
 
 
 @pytest.mark.slow
 def test_smoke_edit_tables_have_controls_intervals_and_thresholds(smoke_run):
-    metrics = report.load_metrics(smoke_run.run_dir)
+    metrics = load_metrics(smoke_run.run_dir)
     thresholds = {n: m["threshold"] for n, m in metrics["classifier"]["models"]["judge"]["per_attribute"].items()}
     assert len(thresholds) == 40 and all(0 <= t <= 1 for t in thresholds.values())
     for name in ("edit_eval_feature_amp", "edit_eval_label_guidance"):

@@ -9,8 +9,10 @@ import subprocess
 import pytest
 from conftest import needs_tex
 
-from vaelib import report
-from vaelib.report import Column, TableSpec
+from vaelib import notebooks
+from vaelib.report import build, generated, latex, metrics, tables
+from vaelib.report.latex import Column
+from vaelib.report.tables import TableSpec
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -18,17 +20,17 @@ from vaelib.report import Column, TableSpec
     (1234567.0, "1.23e+06"), (7, "7"), (True, "yes"), (None, "n/a"), (math.nan, "n/a"),
 ])
 def test_format_number(value, text):
-    assert report.format_number(value) == text
+    assert latex.format_number(value) == text
 
 
 def test_escape_latex_attribute_names():
-    assert report.escape_latex("Wearing_Hat") == r"Wearing\_Hat"
-    assert report.escape_latex("5_o_Clock_Shadow 100% & #1 {x} ~^\\") == (
+    assert latex.escape_latex("Wearing_Hat") == r"Wearing\_Hat"
+    assert latex.escape_latex("5_o_Clock_Shadow 100% & #1 {x} ~^\\") == (
         r"5\_o\_Clock\_Shadow 100\% \& \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}")
 
 
 def test_flatten_dicts_lists_and_last():
-    flat = report.flatten({"likelihood": {"elbo_bpd": 2.5, "iwae": [{"k": 1, "bpd": 2.5}, {"k": 16, "bpd": 2.4}],
+    flat = metrics.flatten({"likelihood": {"elbo_bpd": 2.5, "iwae": [{"k": 1, "bpd": 2.5}, {"k": 16, "bpd": 2.4}],
                                           "sigma": [0.1, 0.2]}})
     assert flat["likelihood.elbo_bpd"] == 2.5
     assert flat["likelihood.iwae.0.k"] == 1
@@ -37,30 +39,30 @@ def test_flatten_dicts_lists_and_last():
 
 
 def test_long_lists_keep_only_last():
-    flat = report.flatten({"curve": list(range(report.MAX_INDEXED + 1))})
-    assert flat == {"curve.last": report.MAX_INDEXED}
+    flat = metrics.flatten({"curve": list(range(metrics.MAX_INDEXED + 1))})
+    assert flat == {"curve.last": metrics.MAX_INDEXED}
 
 
 def test_macros_use_csname_and_escape_values():
-    values = report.metric_values({"likelihood": {"elbo_bpd": 2.95312}, "classifier": {"best": "Wearing_Hat"},
+    values = metrics.metric_values({"likelihood": {"elbo_bpd": 2.95312}, "classifier": {"best": "Wearing_Hat"},
                                    "odd key": {"a{b}": 1}})
-    tex = report.metrics_tex(values)
+    tex = metrics.metrics_tex(values)
     assert r"\expandafter\def\csname m@likelihood.elbo_bpd\endcsname{2.953}" in tex
     assert r"\csname m@classifier.best\endcsname{Wearing\_Hat}" in tex
     assert r"\csname m@odd-key.a-b-\endcsname{1}" in tex
 
 
 def test_records_shapes():
-    assert report.records([{"k": 1}, {"k": 2}]) == [{"k": 1}, {"k": 2}]
-    assert report.records({"Smiling": {"acc": 0.9}}, "attribute") == [{"attribute": "Smiling", "acc": 0.9}]
-    assert report.records({"mean": 0.8, "per_attribute": {"Smiling": {"acc": 0.9}}}, "a") == [
+    assert tables.records([{"k": 1}, {"k": 2}]) == [{"k": 1}, {"k": 2}]
+    assert tables.records({"Smiling": {"acc": 0.9}}, "attribute") == [{"attribute": "Smiling", "acc": 0.9}]
+    assert tables.records({"mean": 0.8, "per_attribute": {"Smiling": {"acc": 0.9}}}, "a") == [
         {"a": "Smiling", "acc": 0.9}]
-    assert report.records({"mean": 0.8}) is None
+    assert tables.records({"mean": 0.8}) is None
 
 
 def test_latex_table_escapes_and_marks_missing_cells():
     rows = [{"attribute": "Wearing_Hat", "accuracy": 0.95123}, {"attribute": "Smiling"}]
-    tex = report.latex_table(rows, report.auto_columns(rows), "Caption", "tab:x")
+    tex = latex.latex_table(rows, tables.auto_columns(rows), "Caption", "tab:x")
     assert r"\begin{longtable}{lr}" in tex
     assert r"\textbf{attribute} & \textbf{accuracy} \\" in tex
     assert r"Wearing\_Hat & 0.951 \\" in tex
@@ -70,33 +72,33 @@ def test_latex_table_escapes_and_marks_missing_cells():
 def test_table_stacks_sources_and_falls_back_to_scalars():
     metrics = {"a": {"rows": [{"attribute": "Smiling", "gain": 0.5}]}, "b": {"mean_gain": 0.25}}
     spec = TableSpec("t", ("a", "b"), "caption", index="attribute")
-    assert report.table_rows(spec, metrics) == [
+    assert tables.table_rows(spec, metrics) == [
         {"source": "a", "attribute": "Smiling", "gain": 0.5}, {"source": "b", "attribute": "mean_gain", "value": 0.25}]
-    assert r"\missingitem{table}{t}" in report.table_tex(spec, {})
+    assert r"\missingitem{table}{t}" in tables.table_tex(spec, {})
 
 
 def test_all_metrics_table_leaves_out_list_items_and_attributes():
-    values = report.metric_values({"m": {"curve": [1.0, 2.0], "best": 3.0, "per": {"Smiling": {"acc": 0.5}}}})
-    tex = report.all_metrics_tex(values)
+    values = metrics.metric_values({"m": {"curve": [1.0, 2.0], "best": 3.0, "per": {"Smiling": {"acc": 0.5}}}})
+    tex = metrics.all_metrics_tex(values)
     assert r"m.best & 3.000" in tex and r"m.curve & 1.000, 2.000" in tex
     assert "m.curve.0" not in tex and "m.curve.last" not in tex and "Smiling" not in tex
 
 
 def test_figure_groups_list_files_or_placeholder(tmp_path):
     (tmp_path / "figures").mkdir()
-    assert r"\missingitem{figure}{amp_*}" in report.figure_group_tex(tmp_path, "amp")
+    assert r"\missingitem{figure}{amp_*}" in generated.figure_group_tex(tmp_path, "amp")
     (tmp_path / "figures" / "amp_Wearing_Hat.png").write_bytes(b"")
-    assert report.figure_group_tex(tmp_path, "amp") == "\\runfigure{amp_Wearing_Hat.png}{Wearing Hat}\n"
+    assert generated.figure_group_tex(tmp_path, "amp") == "\\runfigure{amp_Wearing_Hat.png}{Wearing Hat}\n"
 
 
 @pytest.mark.parametrize(("data", "flag"), [("synthetic", True), ("celeba", False), (None, True)])
 def test_title_page_says_synthetic(data, flag):
-    tex = report.run_info_tex({"data": data} if data else {})
+    tex = generated.run_info_tex({"data": data} if data else {})
     assert (r"\syntheticdatatrue" in tex) == flag
 
 
 def test_column_alignment_in_spec():
-    tex = report.latex_table([{"a": 1, "b": "x"}], [Column("a", "A"), Column("b", "B", "l")], "c", "tab:c")
+    tex = latex.latex_table([{"a": 1, "b": "x"}], [Column("a", "A"), Column("b", "B", "l")], "c", "tab:c")
     assert r"\begin{longtable}{rl}" in tex
 
 
@@ -124,7 +126,7 @@ def pdf_text(path) -> str:
 @needs_tex
 def test_build_report_from_hand_made_run(tmp_path, capsys):
     _hand_made_run(tmp_path)
-    pdf = report.build_report(tmp_path)
+    pdf = build.build_report(tmp_path)
     text = pdf_text(pdf)
     assert "Synthetic data." in text
     assert "ELBO bounds it at 2.953 bits/dim" in text
@@ -141,16 +143,16 @@ def test_latex_error_names_first_error(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "main.tex").write_text("\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n")
-    with pytest.raises(report.ReportError, match="Undefined control sequence"):
-        report.build_report(tmp_path / "run", src=src)
+    with pytest.raises(latex.ReportError, match="Undefined control sequence"):
+        build.build_report(tmp_path / "run", src=src)
 
 
 def test_fid_table_says_not_measured_without_weights_and_lists_measured_sets():
     from vaelib.fid import not_measured
 
-    spec = next(s for s in report.TABLES if s.name == "fid")
-    unmeasured = report.table_tex(spec, {"fid": not_measured("no weights", (1.0, 0.7))})
+    spec = next(s for s in notebooks.tables() if s.name == "fid")
+    unmeasured = tables.table_tex(spec, {"fid": not_measured("no weights", (1.0, 0.7))})
     assert r"prior, T = 0.7 & 0 & not measured & not measured & -- \\" in unmeasured
     row = {"set": "reconstructions", "n": 64, "fid": 41.25, "kid": 0.0125, "kid_std": 0.002}
-    measured = report.table_tex(spec, {"fid": {"measured": True, "sets": [row]}})
+    measured = tables.table_tex(spec, {"fid": {"measured": True, "sets": [row]}})
     assert r"reconstructions & 64 & 41.250 & 0.013 & 0.002 \\" in measured

@@ -1,6 +1,6 @@
 """Command line: `python -m vaelib {run,train,synth,report,overview,lab} ...` (`python -m vaelib run --help`).
 
-    run      the six notebooks into a run folder, then report.pdf and notebook PDFs (what `make demo` calls)
+    run      the registered notebooks into a run folder, then report.pdf and notebook PDFs (what `make demo` calls)
     train    only the VAE training of notebook 01, for a GPU job without Jupyter
     synth    generate the synthetic CelebA-format dataset (in parallel) before a run needs it
     report   rebuild report.pdf and the notebook PDFs of an existing run folder
@@ -22,7 +22,8 @@ from .lab import DEFAULT_PORT
 
 
 def _run(args: argparse.Namespace) -> None:
-    from .pipeline import RunOptions, run_pipeline
+    from .pipeline.plan import RunOptions
+    from .pipeline.runner import run_pipeline
 
     opts = RunOptions(args.run_dir or f"runs/{args.profile}", args.profile, args.data, args.seed, args.device,
                       args.celeba_root, args.force, tuple(filter(None, args.only.split(","))),
@@ -56,7 +57,7 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .pipeline import build_documents
+    from .pipeline.documents import build_documents
     from .run import resolve_path
 
     run_dir = resolve_path(args.run_dir)
