@@ -5,7 +5,6 @@ image tensor; saving is the caller's (`figures.grids`)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 from ..data.pixels import to_float

@@ -8,7 +8,7 @@ scores exactly 8 bits/dim. A continuous density on [0, 1] is not a probability o
 dequantization offset log(256) nats (8 bits) per dim to be comparable (see `assignment_bonus`).
 
 Modules: `discretized` (the decoder's 8-bit pixel likelihood and its sigma), `bounds` (ELBO / IWAE),
-`bonus` (the assignment's metric), `summary` (what notebook 06 saves and prints). Images are uint8 torch
+`bonus` (the assignment's metric), `summary` (what notebook 06 saves). Images are uint8 torch
 tensors (N, C, H, W) (`vaelib.data.pixels.images_tensor`). Everything is computed in float32 with autocast
 disabled: at ~1e4 nats per image a bf16 step is ~64 nats.
 """
@@ -23,7 +23,7 @@ from .bonus import (
 )
 from .bounds import LikelihoodResult, evaluate_bounds, evaluate_vae
 from .discretized import discrete_decoder, discretized_gaussian_log_prob, fit_pixel_sigma, resolve_log_sigma
-from .summary import format_summary, likelihood_summary
+from .summary import likelihood_summary
 
 __all__ = [
     "SEED_PUBLISHED_BONUS",
@@ -36,7 +36,6 @@ __all__ = [
     "evaluate_bounds",
     "evaluate_vae",
     "fit_pixel_sigma",
-    "format_summary",
     "harmonic_mean",
     "likelihood_summary",
     "reconstruction_stats",
