@@ -9,7 +9,7 @@ RUN_DIR ?= runs/demo
 LAB_PORT ?= 8888
 CELEBA_ROOT ?=
 
-.PHONY: install demo test report full lab
+.PHONY: install demo test lint report full lab
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest
+
+# What the pre-commit hooks check (.pre-commit-config.yaml): ruff over code and notebooks, notebooks without outputs.
+lint: install
+	$(PYTHON) -m ruff check vaelib tests benchmarks notebooks
+	$(VENV)/bin/nbstripout --verify --keep-id notebooks/*.ipynb
 
 report: install
 	$(PYTHON) -m vaelib report --run-dir $(RUN_DIR)

@@ -124,7 +124,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero_and_constant_stays_put():
     t = TrainConfig(lr=1e-3, lr_schedule="cosine", warmup_fraction=0.1)
     lrs = [t.lr_at(step, 100) for step in range(100)]
     assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(1e-3) and lrs[9] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 1e-6
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False)) and lrs[-1] < 1e-6
     assert TrainConfig(lr=2e-3).lr_at(57, 100) == 2e-3
     with pytest.raises(ConfigError, match="lr_schedule"):
         TrainConfig(lr_schedule="step")
