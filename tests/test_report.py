@@ -10,9 +10,9 @@ import pytest
 from conftest import needs_tex
 
 from vaelib import notebooks
+from vaelib.notebooks import TableSpec
 from vaelib.report import build, generated, latex, metrics, tables
 from vaelib.report.latex import Column
-from vaelib.report.tables import TableSpec
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -15,7 +15,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .report.tables import TableSpec
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A generated table: records found at `path` (dotted; "" = the first records in the file) in each source
+    JSON, or with `scalars` that dict's scalar entries; a source without records contributes its scalars.
+    Rows of several sources get a `source` column unless `label_sources` is off (rows that name their origin).
+    `columns`: (key, header) pairs to show; empty = every scalar column."""
+
+    name: str
+    sources: tuple[str, ...]
+    caption: str
+    path: str = ""
+    index: str = "name"
+    scalars: bool = False
+    label_sources: bool = True
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

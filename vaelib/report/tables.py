@@ -3,26 +3,8 @@ The specs themselves belong to the notebooks that write their sources (vaelib/no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..notebooks import TableSpec
 from .latex import Column, escape_latex, is_scalar, latex_table, placeholder
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A generated table: records found at `path` (dotted; "" = the first records in the file) in each source
-    JSON, or with `scalars` that dict's scalar entries; a source without records contributes its scalars.
-    Rows of several sources get a `source` column unless `label_sources` is off (rows that name their origin).
-    `columns`: (key, header) pairs to show; empty = every scalar column."""
-
-    name: str
-    sources: tuple[str, ...]
-    caption: str
-    path: str = ""
-    index: str = "name"
-    scalars: bool = False
-    label_sources: bool = True
-    columns: tuple[tuple[str, str], ...] = ()
 
 
 def _is_row(obj) -> bool:
