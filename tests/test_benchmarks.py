@@ -47,3 +47,12 @@ def test_demo_recipe_prints_psnr_and_bits_per_dim(tmp_path):
     out = run_benchmark("demo_recipe.py", "--profile", "smoke", "--images-seen", "32", "--batch-size", "16",
                         "--test-images", "8", "--ema", "0.9", data_dir=tmp_path)
     assert '"test_psnr_db"' in out and '"elbo_bpd"' in out, out
+
+
+def test_guidance_lambda_scores_each_target_and_direction_on_a_finished_run(smoke_run):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "guidance_lambda.py"), "--run-dir",
+                           str(smoke_run.run_dir), "--profile", "smoke", "--faces", "2", "--steps", "2"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"judged"' in done.stdout and '"Eyeglasses add"' in done.stdout and '"random_control"' in done.stdout
