@@ -1,10 +1,11 @@
 """vaelib: the library behind the vae-celeba notebooks.
 
-Modules, one job each: `config` (profiles, seeding, device), `data` (CelebA and synthetic faces as uint8
-crops), `models` (VAE and attribute classifier, each with its config), `losses`, `training` (one loop for both,
-+ `checkpoint`), `likelihood` (bits/dim), `editing` (latent edits and their evaluation), `figures` (figures,
-tables and sliders), `run` (a run folder) and `runfolder` (what notebooks read from and write to it),
-`pipeline` / `report` (batch run and LaTeX report), `lab` (JupyterLab), `atomic` (files written all-or-nothing).
+Modules, one job each (their layers: docs/ARCHITECTURE.md): `config` (profiles, seeding, device), `data`
+(CelebA and synthetic faces as uint8 crops), `models` (VAE and attribute classifier, each with its config),
+`losses`, `training` (one loop for both, + `checkpoint`), `likelihood` (bits/dim), `editing` (latent edits and
+their evaluation), `figures` (figures, tables and sliders), `run` (a run folder) and `runfolder` (what notebooks
+read from and write to it), `notebooks` (the notebook registry), `pipeline` / `report` (batch run and LaTeX
+report), `lab` (JupyterLab), `atomic` (files written all-or-nothing).
 Submodules are imported explicitly (`from vaelib.runfolder.vae import train_vae`) so `import vaelib` stays cheap.
 """
 
