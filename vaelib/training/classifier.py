@@ -75,13 +75,13 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
     gen = torch.Generator().manual_seed(training.seed)  # order and flips
     opt = torch.optim.Adam(model.parameters(), lr=training.lr)
     # Warm-up, then cosine decay to ~0: a run of only a few epochs still ends in a settled model.
-    steps = training.epochs * -(-len(images) // training.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=training.lr, total_steps=steps, pct_start=0.15)
+    n_batches = -(-len(images) // training.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=training.lr, total_steps=training.epochs * n_batches,
+                                                   pct_start=0.15)
     y_all = labels.float()
     rate = y_all.mean(0).clamp(1e-3, 1 - 1e-3)
     pos_weight = ((1 - rate) / rate).clamp(1 / training.pos_weight_max, training.pos_weight_max).to(device)
     loop = Loop(opt, after_step=[schedule.step])
-    n_batches = -(-len(images) // training.batch_size)
     history: list[dict] = []
 
     def batch_loss(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[dict[str, torch.Tensor], float]:
