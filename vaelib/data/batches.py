@@ -39,7 +39,7 @@ def device_batches(images: torch.Tensor, batch_size: int, generator: torch.Gener
 
 
 class Shard(NamedTuple):
-    """One rank's part of a global training batch (vaelib.distributed)."""
+    """One rank's part of a global training batch (vaelib.training.distributed)."""
 
     x: torch.Tensor  # this rank's images, float on [0, 1], flipped as the global batch's draw says
     rows: slice  # their rows in the global batch (reparameterisation noise is drawn for it and sliced alike)
