@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from vaelib.config import ModelConfig, TrainConfig, describe_loss, get_profile, override
 from vaelib.errors import ConfigError
@@ -130,3 +131,23 @@ def test_cosine_schedule_warms_up_then_decays_to_zero_and_constant_stays_put():
         TrainConfig(lr_schedule="step")
     with pytest.raises(ConfigError, match="ema_decay"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_fitted_gaussian_samples_follow_the_encoded_latents_not_the_prior():
+    from vaelib.figures.vae import fitted_gaussian_samples
+
+    class DecodeIsIdentity(nn.Module):  # decode(z) = z, so the samples are the latent draws themselves
+        def __init__(self):
+            super().__init__()
+            self.unused = nn.Parameter(torch.zeros(1))
+
+        def decode(self, z):
+            return z
+
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(4000, 3, generator=gen) * torch.tensor([3.0, 0.5, 1.0]) + torch.tensor([5.0, -2.0, 0.0])
+    samples = fitted_gaussian_samples(DecodeIsIdentity(), latents, [1.0, 0.0], per_row=2000, seed=1)
+    at_one, at_zero = samples[:2000], samples[2000:]
+    assert torch.allclose(at_one.mean(0), latents.mean(0), atol=0.2)
+    assert torch.allclose(at_one.std(0), latents.std(0), rtol=0.1)
+    assert torch.allclose(at_zero, latents.mean(0).expand_as(at_zero), atol=1e-5)  # temperature 0: the mean

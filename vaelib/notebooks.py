@@ -53,7 +53,8 @@ REGISTRY = (
         "01_train_vae",
         outputs=("checkpoints/last.pt", "checkpoints/best.pt", "metrics/train_history.json", "metrics/vae.json",
                  "metrics/reconstruction.json", "figures/loss_curves.pdf", "figures/reconstructions.png",
-                 "figures/interpolation.png", "figures/samples_temperature.png"),
+                 "figures/interpolation.png", "figures/samples_temperature.png",
+                 "metrics/latents.json", "figures/samples_fitted_gaussian.png"),
         sections=("model", "training"),
     ),
     Notebook(

@@ -67,6 +67,21 @@ def temperature_samples(model, temperatures: list[float], per_row: int = 8, seed
     return torch.cat([model.decode(eps * t) for t in temperatures]).cpu()
 
 
+@torch.no_grad()
+def fitted_gaussian_samples(model, latents: torch.Tensor, temperatures: list[float], per_row: int = 8,
+                            seed: int = 0) -> torch.Tensor:
+    """Like `temperature_samples`, but the draws come from N(mean, covariance) of `latents` (N, D), the encoded
+    training images, instead of the prior N(0, I): ex-post density estimation (Ghosh et al., 2020). Where the
+    posterior means do not fill the prior (other spread, correlated dims), prior draws land where the decoder saw
+    no code; these land among the codes it was trained on."""
+    device = next(model.parameters()).device
+    mean, cov = latents.mean(0), torch.cov(latents.T)
+    chol = torch.linalg.cholesky(cov + 1e-5 * torch.eye(len(mean)))  # jitter: some dims may be nearly constant
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn(per_row, len(mean), generator=gen)
+    return torch.cat([model.decode((mean + t * eps @ chol.T).to(device)) for t in temperatures]).cpu()
+
+
 def iwae_vs_k(summary: dict):
     """IWAE-K bits/dim against K with the ELBO for reference, from `likelihood.likelihood_summary`."""
     ks = [r["k"] for r in summary["iwae"]]
