@@ -75,6 +75,9 @@ def guidance_tradeoff_figure(rows: list[dict]):
                 label=f"{target} (random direction)")
         for lam, g, _ in pts:
             ax.annotate(f"{lam:g}", (g[0], g[1]), fontsize=6, textcoords="offset points", xytext=(3, 3))
+    faces = max(sum(r["n"] for r in rows if r["method"] == "label_guidance" and r["target"] == t and r["lambda"] == lam)
+                for t in dict.fromkeys(r["target"] for r in rows) for lam in lambdas)
+    ax.set_title(f"at most {faces} face(s) per target and lambda", fontsize=8)
     ax.set_xlabel("mean ||z - z0|| (point labels: lambda)")
     ax.set_ylabel("success rate (add and remove pooled)")
     ax.set_ylim(-0.05, 1.05)
