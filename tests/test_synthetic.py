@@ -267,9 +267,12 @@ def test_rejects_bad_sizes(tmp_path: Path, num_images) -> None:
 
 
 # Attributes that change large areas (hair, head, skin, glasses, blur) must change the crop by at least
-# 1 grey level on average; small facial features by at least 0.1 (a few dozen clearly changed pixels).
+# 1 grey level on average; small facial features by at least 0.3 (bags under the eyes and a double chin drawn
+# at 0.2 were below what the demo's 64x64 judge learned: benchmarks/attribute_visibility.py); lipstick, a
+# colour change of a small area that the classifiers learn easily, by 0.2.
 STRONG = {"Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Blurry", "Chubby",
           "Eyeglasses", "Male", "No_Beard", "Pale_Skin", "Wearing_Hat"}
+FLOOR = {**dict.fromkeys(STRONG, 1.0), "Wearing_Lipstick": 0.2}
 
 
 @pytest.mark.parametrize("attribute", RENDERED_ATTRIBUTES)
@@ -283,7 +286,7 @@ def test_rendered_attribute_visibly_changes_the_crop(attribute: str) -> None:
         off, on = (np.asarray(render_face(person, base | {attribute: v}, np.random.default_rng([7, k]))
                               .crop(CROP_BOX), dtype=np.float64) for v in (False, True))
         diffs.append(np.abs(on - off).mean())
-    assert np.mean(diffs) > (1.0 if attribute in STRONG else 0.1), f"{attribute}: {diffs}"
+    assert np.mean(diffs) > FLOOR.get(attribute, 0.3), f"{attribute}: {diffs}"
 
 
 def test_render_depends_only_on_identity_labels_and_rng() -> None:

@@ -130,10 +130,10 @@ def face_layout(identity: Identity, a: dict[str, bool]) -> Face:
     male = a["Male"]
     fw = identity.face_w + (2.5 if male else 0.0) + (5.0 if a["Chubby"] else 0.0)
     jaw = (0.55 + 0.45 * identity.jaw if male else 0.3 * identity.jaw) * (0.6 if a["Chubby"] else 1.0)
-    nl = identity.nose_len + (3.0 if a["Big_Nose"] else 0.0)
+    nl = identity.nose_len + (5.0 if a["Big_Nose"] else 0.0)
     return Face(
         skin=skin, skin_dark=shade(skin, 0.88), skin_shadow=shade(skin, 0.78), hair=hair, beard=beard,
         brow=brow, fw=fw, chin=identity.chin + (3.0 if male else 0.0), jaw=jaw, nl=nl,
-        nw=identity.nose_w + (3.0 if a["Big_Nose"] else 0.0), my=EY + nl + 13.0,
-        mw=identity.mouth_w + (2.5 if a["Smiling"] else 0.0) + (3.0 if a["Big_Lips"] else 0.0),
-        wave=0.0 if a["Straight_Hair"] else 5.0 if a["Wavy_Hair"] else 1.5, side=fw + identity.hair_volume)
+        nw=identity.nose_w + (4.5 if a["Big_Nose"] else 0.0), my=EY + nl + 13.0,
+        mw=identity.mouth_w + (2.5 if a["Smiling"] else 0.0) + (4.0 if a["Big_Lips"] else 0.0),
+        wave=0.0 if a["Straight_Hair"] else 7.0 if a["Wavy_Hair"] else 1.5, side=fw + identity.hair_volume)

@@ -69,7 +69,7 @@ def _draw_behind(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r:
     p.poly(np.array([[CX - neck_w, EY + 30], [CX - neck_w - 2, 222], [CX + neck_w + 2, 222],
                      [CX + neck_w, EY + 30]]), f.skin_shadow)
     if a["Double_Chin"]:  # a fuller under-chin, lit like the face rather than shadowed like the neck
-        p.ellipse(CX, f.chin_y - 1, f.fw * 0.55, 8, f.skin_dark)
+        p.ellipse(CX, f.chin_y + 1, f.fw * 0.68, 11, f.skin_dark)
     for sx in (-1, 1):
         p.ellipse(CX + sx * (f.fw + 1), EY + 10, 5.5, 12, f.skin_dark)
 
@@ -80,7 +80,7 @@ def _draw_skin(p: Painter, f: Face, identity: Identity, a: dict[str, bool]) -> N
     p.poly(outline, f.skin_dark)  # a darker rim, then the face inset: cheap rounded shading
     p.poly((outline - (CX, EY)) * (0.93, 0.97) + (CX, EY - 1), f.skin)
     if a["Double_Chin"]:  # the fold of the second chin
-        p.line(arc(CX, f.chin_y - 7, f.fw * 0.42, 6, 0.45, np.pi - 0.45, 12), shade(f.skin, 0.68), 1.5)
+        p.line(arc(CX, f.chin_y - 7, f.fw * 0.5, 7, 0.4, np.pi - 0.4, 12), shade(f.skin, 0.6), 2.4)
     jaw = outline[outline[:, 1] > EY + 14]  # cheeks, jaw and chin: where beards grow
     jaw = jaw[np.argsort(np.arctan2(jaw[:, 1] - EY, jaw[:, 0] - CX))]
     if a["5_o_Clock_Shadow"]:
@@ -95,29 +95,29 @@ def _draw_skin(p: Painter, f: Face, identity: Identity, a: dict[str, bool]) -> N
     # nose: a shaded side of the bridge, a darker base, a highlight on the tip and two nostrils
     nl, nw = f.nl, f.nw
     p.line(np.array([[CX - 3, EY + 3], [CX - 4.5, EY + nl - 5], [CX - nw, EY + nl - 1]]), f.skin_dark,
-           2.2 if a["Big_Nose"] else 1.6)
+           2.8 if a["Big_Nose"] else 1.6)
     p.ellipse(CX, EY + nl - 0.5, nw, 3.6, f.skin_dark)
     p.ellipse(CX + 1, EY + nl - 2, nw * 0.5, 2.2, shade(f.skin, 1.04))
     for sx in (-1, 1):
         p.ellipse(CX + sx * nw * 0.45, EY + nl + 1, 1.9, 1.1, shade(f.skin, 0.45))
     if a["Smiling"] or not a["Young"]:  # nose-to-mouth folds
-        fold = shade(f.skin, 0.8 if not a["Young"] else 0.86)
+        fold = shade(f.skin, 0.72 if not a["Young"] else 0.86)
         for sx in (-1, 1):
             p.line(np.array([[CX + sx * (nw + 3), EY + nl - 3], [CX + sx * (f.mw + 5), f.my - 2],
-                             [CX + sx * (f.mw + 4), f.my + 5]]), fold, 1.4)
+                             [CX + sx * (f.mw + 4), f.my + 5]]), fold, 1.4 if a["Young"] else 2.2)
     if not a["Young"]:  # forehead lines (hidden by bangs or a hat, as they would be) and jowl lines
-        wrinkle = shade(f.skin, 0.75)
+        wrinkle = shade(f.skin, 0.66)
         for k in range(3):
-            p.line(curve(CX, f.fw * 0.55, EY - 24 - 5 * k - 2 * (1 - U ** 2)), wrinkle, 1.1)
+            p.line(curve(CX, f.fw * 0.6, EY - 24 - 5.5 * k - 2 * (1 - U ** 2)), wrinkle, 1.8)
         for sx in (-1, 1):
             p.line(np.array([[CX + sx * (f.mw + 3), f.my + 4], [CX + sx * (f.mw + 5), f.my + 16]]),
-                   wrinkle, 1.2)
+                   wrinkle, 2.0)
 
 
 def _draw_mouth(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: np.ndarray) -> None:
     """Lips (corners lifted when smiling), the open mouth and teeth, moustache and goatee."""
     mw, my = f.mw, f.my
-    lip_h = identity.lip_h * (2.1 if a["Big_Lips"] else 1.0)
+    lip_h = identity.lip_h * (2.5 if a["Big_Lips"] else 1.0)
     lift = 4.0 if a["Smiling"] else -0.5
     bend = U ** 2
     mid = my + (2.0 if a["Smiling"] else 0.0) * (1 - bend) - lift * bend  # the line between the lips
@@ -154,7 +154,7 @@ def _draw_mouth(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: 
 
 def _draw_eyes(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: np.ndarray) -> None:
     """Eye sockets, almond-shaped eyes with iris and pupil, makeup, bags, crow's feet, eyebrows."""
-    eh = identity.eye_h * (0.5 if a["Narrow_Eyes"] else 1.0) * (0.85 if a["Smiling"] else 1.0)
+    eh = identity.eye_h * (0.4 if a["Narrow_Eyes"] else 1.0) * (0.85 if a["Smiling"] else 1.0)
     ew = identity.eye_w
     socket = shade(f.skin, 0.9)
     shadow = socket
@@ -174,16 +174,16 @@ def _draw_eyes(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: n
         p.poly(np.concatenate([bottom_lid, [[ex + ew + 1, EY + 6], [ex - ew - 1, EY + 6]]]), socket)
         p.line(top_lid, (35, 25, 25), 2.2 if a["Heavy_Makeup"] else 1.2)
         if a["Bags_Under_Eyes"]:  # a shadowed crescent under the eye with a crease below it
-            crease = curve(ex, ew, EY + eh + 4.5 - 2 * U ** 2)
-            p.poly(np.concatenate([bottom_lid + (0, 1), crease[::-1]]), shade(f.skin, 0.8))
-            p.line(crease[2:-2], shade(f.skin, 0.66), 1.2)
+            crease = curve(ex, ew + 1, EY + eh + 7.5 - 3 * U ** 2)
+            p.poly(np.concatenate([bottom_lid + (0, 1), crease[::-1]]), shade(f.skin, 0.78))
+            p.line(crease[2:-2], shade(f.skin, 0.6), 1.6)
         if not a["Young"]:  # crow's feet
             outer = ex + sx * (ew + 1.5)
             for dy in (-2.0, 1.0, 4.0):
-                p.line(np.array([[outer, EY + dy * 0.4], [outer + sx * 4, EY + dy]]),
-                       shade(f.skin, 0.72), 0.9)
-        thick = identity.brow * (1.5 if a["Male"] else 1.0) * (1.8 if a["Bushy_Eyebrows"] else 1.0)
-        arch = 4.5 if a["Arched_Eyebrows"] else 1.5
+                p.line(np.array([[outer, EY + dy * 0.4], [outer + sx * 5, EY + dy * 1.3]]),
+                       shade(f.skin, 0.64), 1.4)
+        thick = identity.brow * (1.5 if a["Male"] else 1.0) * (2.4 if a["Bushy_Eyebrows"] else 1.0)
+        arch = 6.0 if a["Arched_Eyebrows"] else 1.5
         outward = sx * U  # > 0 towards the temple, where the brow peaks and thins
         brow = EY - 11 - eh * 0.3 - arch * np.exp(-((outward - 0.35) / 0.45) ** 2) + 1.5 * (outward > 0)
         upper = curve(ex + sx, ew + 3, brow - thick * (1 - 0.5 * (outward > 0.6)))
@@ -203,7 +203,7 @@ def _draw_hair(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: n
     temple = 0.45 if long_hair else 0.2
     cap = arc(CX, EY + 4, f.side, f.top + identity.hair_volume, -temple, -np.pi + temple, 40)
     # wavy hair gets a scalloped outline, straight hair a smooth one
-    scallop = 1 + 0.012 * f.wave * np.sin(np.linspace(0, 13 * np.pi, 40))
+    scallop = 1 + 0.016 * f.wave * np.sin(np.linspace(0, 13 * np.pi, 40))
     cap = (cap - (CX, EY + 4)) * scallop[:, None] + (CX, EY + 4)
     p.poly(np.concatenate([cap, curve(CX, fw + 1, hairline)]), f.hair)
     if a["Straight_Hair"]:  # straight hair is glossy: a light sheen across the crown tells it from the rest
@@ -231,7 +231,7 @@ def _draw_hair(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: n
         x0 = CX + (k - 1.5) * fw * 0.3
         ys = np.linspace(EY - f.top + 12, EY - depth - 2, 6)
         xs = x0 + (x0 - CX) * 0.3 * (ys - ys[0]) / 40 + f.wave * 0.8 * np.sin(ys / 4.0 + k)
-        p.line(np.stack([xs, ys], 1), strand, 1.1)
+        p.line(np.stack([xs, ys], 1), strand, 1.1 + 0.12 * f.wave)
 
 
 def _draw_accessories(p: Painter, f: Face, identity: Identity, a: dict[str, bool], r: np.ndarray) -> None:
@@ -260,10 +260,11 @@ def _draw_accessories(p: Painter, f: Face, identity: Identity, a: dict[str, bool
                              EY + 1 + 7.5 * np.sign(CIRCLE[:, 1]) * np.abs(CIRCLE[:, 1]) ** 0.6], 1)
             if r[26] < 0.25:  # sunglasses
                 p.poly(lens, (25, 25, 30))
-            p.line(np.concatenate([lens, lens[:1]]), frame, 2.0)
-            p.line(np.array([[ex + sx * (ew + 3.5), EY - 2], [CX + sx * (fw + 1), EY + 2]]), frame, 2.0)
+            # frames about 1.3 px wide at 64x64: thinner ones blur away in a CPU-trained VAE's reconstructions
+            p.line(np.concatenate([lens, lens[:1]]), frame, 3.0)
+            p.line(np.array([[ex + sx * (ew + 3.5), EY - 2], [CX + sx * (fw + 1), EY + 2]]), frame, 2.6)
         p.line(np.array([[CX - identity.eye_dx + ew + 3, EY - 1], [CX, EY - 3],
-                         [CX + identity.eye_dx - ew - 3, EY - 1]]), frame, 1.8)
+                         [CX + identity.eye_dx - ew - 3, EY - 1]]), frame, 2.6)
 
 
 def render_face(identity: Identity, attributes: dict[str, bool], rng: np.random.Generator) -> Image.Image:

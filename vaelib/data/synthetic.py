@@ -31,7 +31,7 @@ from .people import RENDERED_ATTRIBUTES, Identity, sample_attributes, sample_ide
 from .provenance import GENERATOR, MARKER, read_marker
 from .render import render_face
 
-GENERATOR_VERSION = 2  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
+GENERATOR_VERSION = 3  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
 # CelebA's average. Fewer images per identity give more identities for the same number of images: attribute
 # classifiers then see more people (hair style, face shape are traits of a person) at the same cost.
 IMAGES_PER_IDENTITY = 20
