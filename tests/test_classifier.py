@@ -15,7 +15,7 @@ from vaelib.errors import CheckpointError, MissingPrerequisiteError
 from vaelib.models.classifier import AttributeClassifier, ClassifierConfig, predict
 from vaelib.run import setup_run
 from vaelib.runfolder import classifiers
-from vaelib.runfolder.classifiers import load_classifier, load_judge, train_or_load
+from vaelib.runfolder.classifiers import load_classifier, load_judge, train_or_load, train_or_load_all
 from vaelib.training.classifier import ClassifierTraining, calibrate_thresholds, disjoint_halves, train_classifier
 
 
@@ -142,6 +142,29 @@ def test_train_or_load_saves_then_reloads_without_training(tmp_path, monkeypatch
     torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(CheckpointError, match="width"):
         train_or_load(ctx, "judge", data, np.arange(16), ClassifierConfig(width=8), training, log=lambda _: None)
+
+
+def test_classifier_and_judge_train_side_by_side_on_a_multicore_cpu_as_they_would_one_after_the_other(
+        tmp_path, monkeypatch):
+    data, cfg = _fake_data(), ClassifierConfig(width=4)
+    halves = {"classifier": np.arange(8), "judge": np.arange(8, 16)}
+    trainings = {"classifier": ClassifierTraining(epochs=1, batch_size=4),
+                 "judge": ClassifierTraining(epochs=1, batch_size=4, seed=1)}
+    lines = []
+    monkeypatch.setattr(classifiers.os, "cpu_count", lambda: 2)
+    side_by_side = train_or_load_all(setup_run(str(tmp_path / "a"), "smoke", device="cpu", progress=False), data,
+                                     halves, cfg, trainings, log=lines.append)
+    assert any("side by side" in line for line in lines)
+    monkeypatch.setattr(classifiers.os, "cpu_count", lambda: 1)
+    in_turn = train_or_load_all(setup_run(str(tmp_path / "b"), "smoke", device="cpu", progress=False), data,
+                                halves, cfg, trainings, log=lambda _: None)
+    x = torch.rand(3, 3, 16, 16)
+    for role in ("classifier", "judge"):
+        (model, state), (reference, _) = side_by_side[role], in_turn[role]
+        assert (tmp_path / "a" / "checkpoints" / f"{role}.pt").is_file() and state["role"] == role
+        assert len(state["metrics"]["history"]) == 1 and state["metrics"]["train_images"] == 8
+        torch.testing.assert_close(model(x), reference(x), atol=1e-4, rtol=1e-4)  # only thread counts differ
+    assert not torch.allclose(side_by_side["classifier"][0](x), side_by_side["judge"][0](x))
 
 
 def test_judge_carries_02s_thresholds_and_test_quality_and_the_datas_rendered_attributes(tmp_path):
