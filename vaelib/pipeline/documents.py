@@ -21,6 +21,9 @@ def notebook_pdf(executed: Path, target: Path) -> Path:
     from traitlets.config import Config
 
     config = Config()
+    # One xelatex pass: a notebook has no cross-references or table of contents, so nbconvert's default of
+    # three passes renders the same pages (compared with pdftoppm) in three times the time.
+    config.PDFExporter.latex_count = 1
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = {"interactive"}
     try:
