@@ -38,6 +38,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--schedule", default="cosine", choices=("constant", "cosine"))
     p.add_argument("--warmup", type=float, default=0.3, help="fraction of steps over which beta rises to 1")
+    p.add_argument("--beta", type=float, default=1.0, help="the KL weight that beta rises to (1: the ELBO)")
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the evaluated weights (0: off)")
     p.add_argument("--layer-scale", type=float, default=1.0, help="LayerScale initial value")
     p.add_argument("--blocks", type=int, default=1, help="bottleneck blocks per stage")
@@ -62,7 +63,7 @@ def main() -> None:
         for x in device_batches(train, a.batch_size, gen, train=True):
             if step == steps:
                 break
-            beta = min(1.0, step / (a.warmup * steps)) if a.warmup > 0 else 1.0
+            beta = a.beta * (min(1.0, step / (a.warmup * steps)) if a.warmup > 0 else 1.0)
             for group in opt.param_groups:
                 group["lr"] = schedule.lr_at(step, steps) * group["lr_scale"]
             out = model(x)
