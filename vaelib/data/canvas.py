@@ -120,6 +120,9 @@ class Face:
 
 def face_layout(identity: Identity, a: dict[str, bool]) -> Face:
     skin = mix(identity.skin, _PALE, 0.6) if a["Pale_Skin"] else identity.skin
+    if not a["Young"]:  # older skin is a little greyer: age lines alone are a few pixels at 64x64
+        grey = round(sum(skin) / 3)
+        skin = mix(skin, (grey, grey, grey), 0.25)
     chosen = [name for name in HAIR_COLOURS if a[name]]
     hair = mix(*_HAIR_RGB[chosen[0] if chosen else "other"], identity.hair_shade)
     # facial hair keeps the person's own colour even under a bald or dyed head; blond is darkened so that
