@@ -63,7 +63,7 @@ REGISTRY = (
                  "figures/classifier_accuracy.pdf"),
         sections=("classifier",),
         tables=(
-            TableSpec("classifier", ("classifier",), "Test-split accuracy per attribute of the latent classifier "
+            TableSpec("classifier", ("classifier",), "Test-split accuracy per attribute of the attribute classifier "
                       "and the judge, each deciding at its threshold calibrated on the validation split (thr.), and "
                       "the majority-class baseline (rendered: drawn by the synthetic generator).",
                       path="attribute_table",
