@@ -1,4 +1,4 @@
-"""Per-device fast-path choices of the VAE trainer: bf16 autocast where the hardware computes bf16, fused Adam."""
+"""Per-device fast-path choices of the VAE trainer: bf16 autocast where the hardware computes bf16."""
 
 from __future__ import annotations
 
@@ -26,8 +26,3 @@ def native_bf16(device: torch.device) -> bool:
     # MPS: bf16 there needs macOS 14 and its speed was never measured on Apple hardware here, so fp32.
     return False
 
-
-def fused_adam(device: torch.device) -> bool:
-    """Fused Adam (one kernel for all parameters) on CUDA and MPS, which have the kernel in the pinned torch. The
-    CPU has one too, but keeps the for-each Adam so that CPU runs stay bit-identical to those before it."""
-    return device.type in ("cuda", "mps")
