@@ -5,12 +5,12 @@ that a VAE can learn in minutes, with attributes that are visible (so classifier
 label guidance have something to find) and identities that recur (so identity transfer can be checked).
 
 Each identity fixes the face geometry, skin tone, hair colour and style, sex, age and facial hair; each image
-of it varies pose, expression, lighting, background and accessories. Everything is drawn with PIL at twice
-the size and box-downsampled (antialiasing), then written as a 178x218 JPEG like `img_align_celeba`, with
-the face inside the standard 148x148 crop box (people and labels: `people`; drawing: `canvas` and `render`;
-this module plans the set and writes it). Determinism: the plan comes from `seed`, identity k from
-(seed, k), image i from (seed, i), so the same (num_images, seed) gives byte-identical files, whichever
-number of worker processes writes them.
+of it varies expression, lighting, background and accessories, with the face aligned on the eyes as in
+`img_align_celeba`. Everything is drawn with PIL at twice the size and box-downsampled (antialiasing), then
+written as a 178x218 JPEG like `img_align_celeba`, with the face inside the standard 148x148 crop box (people
+and labels: `people`; drawing: `canvas` and `render`; this module plans the set and writes it). Determinism:
+the plan comes from `seed`, identity k from (seed, k), image i from (seed, i), so the same (num_images, seed)
+gives byte-identical files, whichever number of worker processes writes them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .people import RENDERED_ATTRIBUTES, Identity, sample_attributes, sample_ide
 from .provenance import GENERATOR, MARKER, read_marker
 from .render import render_face
 
-GENERATOR_VERSION = 3  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
+GENERATOR_VERSION = 4  # bump whenever the output changes, so `ensure_synthetic_celeba` regenerates old sets
 # CelebA's average. Fewer images per identity give more identities for the same number of images: attribute
 # classifiers then see more people (hair style, face shape are traits of a person) at the same cost.
 IMAGES_PER_IDENTITY = 20
