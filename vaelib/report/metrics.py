@@ -69,5 +69,6 @@ def all_metrics_tex(values: dict[str, object]) -> str:
     rows = [{"key": k, "value": v} for k, v in values.items() if _in_appendix(k)]
     if not rows:
         return placeholder("table", "all-metrics", "no metrics/*.json in this run")
-    columns = [Column("key", "key", "l"), Column("value", "value", "l")]
+    # Values wrap in their column: long ones (a reason in words, a loss history) ran off the page as `l`.
+    columns = [Column("key", "key", "l"), Column("value", "value", r">{\raggedright\arraybackslash}p{0.48\linewidth}")]
     return latex_table(rows, columns, "Every metric of this run (\\texttt{metrics/*.json}).", "tab:all-metrics")
