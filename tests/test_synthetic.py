@@ -294,7 +294,7 @@ def test_render_depends_only_on_identity_labels_and_rng() -> None:
     labels = sample_attributes(person, np.random.default_rng(2))
     first, second = (np.asarray(render_face(person, labels, np.random.default_rng(3))) for _ in range(2))
     assert first.shape == (218, 178, 3) and np.array_equal(first, second)
-    moved = np.asarray(render_face(person, labels, np.random.default_rng(4)))  # new pose, light, background
+    moved = np.asarray(render_face(person, labels, np.random.default_rng(4)))  # new light, background, expression
     assert np.abs(moved.astype(int) - first).mean() > 5
 
 
