@@ -112,11 +112,12 @@ def train_or_load_all(ctx: RunContext, data, train_idx: dict[str, np.ndarray], c
             f"{time.perf_counter() - start:.0f} s")
     else:
         results = [_timed_training(job, ctx.device, log) for job in jobs]
+    val = data.split("val")
+    val_images = images_tensor(data, val) if todo else None  # read once for every network to calibrate
     for role, (model, history, seconds) in zip(todo, results, strict=True):
         log(f"{role}: {len(history)} epochs in {seconds:.0f} s, final train loss {history[-1]['train_loss']:.4f}")
         model = model.to(ctx.device).eval()
-        val = data.split("val")
-        thresholds = calibrate_thresholds(predict(model, images_tensor(data, val))[0].numpy(), data.attributes[val])
+        thresholds = calibrate_thresholds(predict(model, val_images)[0].numpy(), data.attributes[val])
         n_train = len(train_idx[role])
         metrics = {"history": history, "train_images": min(n_train, training[role].train_images or n_train),
                    "calibration_images": len(val), "train_seconds": seconds}
